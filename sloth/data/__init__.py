@@ -1,0 +1,41 @@
+"""Loading, validation and provenance of benchmark evaluations.
+
+- :func:`load_leaderboard` — the Sloth paper's Open LLM Leaderboard table.
+- :func:`read_evaluations` — your own wide table of evaluations, validated.
+- :func:`load_evaluations` — either of the above, chosen from the table's columns.
+- :class:`BenchmarkRegistry` / :func:`register_benchmark` — guessing floors and item counts.
+- :func:`resolve_data_file` — find or download a pinned public data file.
+"""
+
+from sloth.data.leaderboard import load_evaluations, load_leaderboard
+from sloth.data.registry import (
+    BENCHMARK_GROUPS,
+    BenchmarkInfo,
+    BenchmarkRegistry,
+    default_registry,
+    register_benchmark,
+    resolve_benchmarks,
+)
+from sloth.data.simulate import simulate_leaderboard
+from sloth.data.sources import DATA_FILES, DataFile, cache_dir, resolve_data_file, sha256_file
+from sloth.data.table import ScoreTable
+from sloth.data.validation import read_evaluations
+
+__all__ = [
+    "BENCHMARK_GROUPS",
+    "DATA_FILES",
+    "BenchmarkInfo",
+    "BenchmarkRegistry",
+    "DataFile",
+    "ScoreTable",
+    "cache_dir",
+    "default_registry",
+    "load_evaluations",
+    "load_leaderboard",
+    "read_evaluations",
+    "register_benchmark",
+    "resolve_benchmarks",
+    "resolve_data_file",
+    "sha256_file",
+    "simulate_leaderboard",
+]

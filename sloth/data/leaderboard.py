@@ -1,0 +1,210 @@
+"""The Open LLM Leaderboard compilation of the Sloth paper, and a loader for any table.
+
+``sloth-leaderboard/data_v2.csv`` (felipemaiapolo/sloth, MIT) holds 188 models with their
+size (``#Params (B)``, billions), training tokens (``Pretraining Data Size (T)``, trillions),
+family (``Family2``, or the coarser ``Family``), an ``Instruct`` flag and scores (fractions)
+on the twelve Open LLM Leaderboard v1/v2 benchmarks plus HumanEval, XWinograd and sub-tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sloth.data.registry import BenchmarkRegistry, resolve_benchmarks
+from sloth.data.sources import resolve_data_file
+from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
+from sloth.data.validation import describe_rows, read_evaluations, read_table, table_from_frame
+from sloth.exceptions import DataValidationError
+
+__all__ = ["LEADERBOARD_FILE", "is_leaderboard_schema", "load_evaluations", "load_leaderboard"]
+
+#: Name of the leaderboard file in :data:`~sloth.data.sources.DATA_FILES`.
+LEADERBOARD_FILE = "sloth-leaderboard/data_v2.csv"
+
+#: Leaderboard column names.
+LB_MODEL = "Model"
+LB_PARAMS_B = "#Params (B)"
+LB_TOKENS_T = "Pretraining Data Size (T)"
+LB_INSTRUCT = "Instruct"
+#: Name of the instruct flag in ``ScoreTable.extra_covariates``.
+INSTRUCT = "instruct"
+
+_TRUE = {"true", "1", "yes", "1.0"}
+_FALSE = {"false", "0", "no", "0.0"}
+
+
+def is_leaderboard_schema(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` has the leaderboard's own columns (``Model`` and ``#Params (B)``)."""
+    return LB_MODEL in frame.columns and LB_PARAMS_B in frame.columns
+
+
+def _instruct_flag(raw: pd.Series, models: pd.Series) -> np.ndarray:
+    """The ``Instruct`` column as 0/1 floats, shape (n,)."""
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.to_numpy(dtype=float)
+    text = raw.astype(str).str.strip().str.lower()
+    bad = ~(text.isin(_TRUE) | text.isin(_FALSE)).to_numpy()
+    if bad.any():
+        raise DataValidationError(
+            f"column {LB_INSTRUCT!r} must be True/False; got "
+            f"{describe_rows(models[bad].tolist(), raw[bad].tolist())}. Fix: correct these "
+            f"cells or pass include_instruct=False"
+        )
+    return text.isin(_TRUE).to_numpy(dtype=float)
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], fix: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"leaderboard table lacks column(s) {missing!r}; columns present: "
+            f"{', '.join(map(repr, frame.columns))}. Fix: {fix}"
+        )
+
+
+def _canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: str,
+                     include_instruct: bool) -> pd.DataFrame:
+    """Leaderboard columns renamed and rescaled to sloth's schema (absolute counts)."""
+    _require(frame, [LB_MODEL, family_column, LB_PARAMS_B, LB_TOKENS_T],
+             "use the leaderboard file as published, or read_evaluations for your own table")
+    _require(frame, benchmarks, "choose benchmarks= among the columns present")
+    out = pd.DataFrame({
+        MODEL: frame[LB_MODEL],
+        FAMILY: frame[family_column],
+        PARAMS: pd.to_numeric(frame[LB_PARAMS_B], errors="coerce") * 1e9,
+        TOKENS: pd.to_numeric(frame[LB_TOKENS_T], errors="coerce") * 1e12,
+    })
+    if include_instruct:
+        _require(frame, [LB_INSTRUCT], "pass include_instruct=False")
+        out[INSTRUCT] = _instruct_flag(frame[LB_INSTRUCT], frame[LB_MODEL].astype(str))
+    for b in benchmarks:
+        out[b] = frame[b]
+    return out
+
+
+def _drop_unusable(frame: pd.DataFrame, benchmarks: list[str]
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leave out models without size, tokens or any chosen score; return (kept, skipped)."""
+    no_params = frame[PARAMS].isna().to_numpy()
+    no_tokens = frame[TOKENS].isna().to_numpy()
+    scores = frame[benchmarks].apply(pd.to_numeric, errors="coerce")
+    no_scores = (scores.isna() & frame[benchmarks].isna()).all(axis=1).to_numpy()
+    reasons = []
+    for p, t, s in zip(no_params, no_tokens, no_scores, strict=True):
+        parts = [why for flag, why in ((p, "missing parameter count"),
+                                       (t, "missing training tokens")) if flag]
+        if not parts and s:
+            parts = ["no score on the chosen benchmarks"]
+        reasons.append(" and ".join(parts))
+    drop = np.array([bool(r) for r in reasons])
+    skipped = pd.DataFrame({MODEL: frame[MODEL].astype(str)[drop].tolist(),
+                            "reason": [r for r in reasons if r]}, dtype=object)
+    return frame.loc[~drop].reset_index(drop=True), skipped
+
+
+def leaderboard_table(
+    frame: pd.DataFrame,
+    *,
+    benchmarks: str | Sequence[str] | None = "all",
+    family_column: str = "Family2",
+    include_instruct: bool = True,
+    registry: BenchmarkRegistry | None = None,
+    floors: Mapping[str, float] | None = None,
+) -> ScoreTable:
+    """A :class:`ScoreTable` from a DataFrame in the leaderboard's schema.
+
+    See :func:`load_leaderboard`; ``benchmarks=None`` means ``"all"`` (the twelve headline
+    benchmarks, not every column).
+    """
+    names = resolve_benchmarks("all" if benchmarks is None else benchmarks)
+    canonical = _canonical_frame(frame, names, family_column, include_instruct)
+    kept, skipped = _drop_unusable(canonical, names)
+    return table_from_frame(
+        kept,
+        benchmarks=names,
+        extra_covariates=[INSTRUCT] if include_instruct else [],
+        floors=floors,
+        registry=registry,
+        skipped=skipped,
+    )
+
+
+def load_leaderboard(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    benchmarks: str | Sequence[str] = "all",
+    family_column: str = "Family2",
+    include_instruct: bool = True,
+    registry: BenchmarkRegistry | None = None,
+    download: bool = True,
+    floors: Mapping[str, float] | None = None,
+) -> ScoreTable:
+    """Load the Sloth paper's Open LLM Leaderboard table.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A local copy of ``data_v2.csv``. Default: found through
+        :func:`~sloth.data.sources.resolve_data_file` (``$SLOTH_DATA_DIR``, the cache, or a
+        verified download).
+    benchmarks : str or sequence of str
+        ``"v1"``, ``"v2"``, ``"all"`` (twelve benchmarks) or a list of columns, e.g.
+        ``["HumanEval"]``.
+    family_column : str
+        ``"Family2"`` (the paper's families, default) or ``"Family"`` (coarser).
+    include_instruct : bool
+        Keep the ``Instruct`` flag as the 0/1 extra covariate ``"instruct"``.
+    registry : BenchmarkRegistry, optional
+        Where guessing floors are looked up (default registry if ``None``).
+    download : bool
+        Allow downloading the file when no local copy is found.
+    floors : mapping of str to float, optional
+        Guessing floors overriding the registry (for benchmarks it does not know).
+
+    Returns
+    -------
+    ScoreTable
+        Models with a parameter count, a token count and at least one chosen score, in file
+        order; ``params``/``tokens`` as absolute counts; ``skipped`` lists the others with
+        the reason (``"missing training tokens"``, ``"no score on the chosen benchmarks"``...).
+        With all twelve benchmarks: 175 models, 64 families, 1524 scores, 13 skipped.
+    """
+    file = resolve_data_file(LEADERBOARD_FILE, path, download=download)
+    return leaderboard_table(
+        read_table(file),
+        benchmarks=benchmarks,
+        family_column=family_column,
+        include_instruct=include_instruct,
+        registry=registry,
+        floors=floors,
+    )
+
+
+def load_evaluations(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any
+                     ) -> ScoreTable:
+    """Load any evaluations table, recognising the leaderboard's own schema.
+
+    A table with the columns ``Model`` and ``#Params (B)`` is read like the leaderboard
+    (keyword arguments of :func:`leaderboard_table`: ``benchmarks`` (default ``"all"``),
+    ``family_column``, ``include_instruct``, ``registry``, ``floors``); any other table goes
+    through :func:`~sloth.data.validation.read_evaluations` with ``kwargs``.
+
+    Parameters
+    ----------
+    source : path-like or DataFrame
+    **kwargs
+        Passed on as described above.
+
+    Returns
+    -------
+    ScoreTable
+    """
+    frame = read_table(source)
+    if is_leaderboard_schema(frame):
+        return leaderboard_table(frame, **kwargs)
+    return read_evaluations(frame, **kwargs)

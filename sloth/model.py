@@ -1,0 +1,254 @@
+"""The latent-skill model of benchmark scores as a plain NumPyro function of arrays.
+
+Notation follows DESIGN section 2. For model ``i`` of family ``f(i)`` with standardized
+covariates ``x_i`` (P,), skills are::
+
+    theta_i = alpha_{f(i)} + B^T x_i                       (d,)
+    eta_ij  = Lambda_j . theta_i + b_j
+    m_ij    = c_j + (1 - c_j) * sigmoid(eta_ij)
+
+and the observed score ``y_ij ~ StudentT(nu, m_ij, s_ij)`` (or Normal) with
+``s_ij^2 = sigma_j^2 + m_ij (1 - m_ij) / n_items_j`` (misfit plus binomial item noise).
+
+Identification. Scale, rotation, sign and permutation are pinned by ``d`` *anchor*
+benchmarks: anchor ``a_k`` loads on skill ``k`` alone with loading 1 (``Lambda_A = I``), so
+skill ``k`` is measured on the logit scale of its anchor. The family efficiencies are
+``alpha_f ~ MultivariateNormal(0, Sigma)`` with ``Sigma = diag(tau) Omega diag(tau)``
+(LKJ correlation ``Omega``), non-centred: ``alpha_f = diag(tau) L_Omega z_f``. Any loading matrix
+with an invertible anchor block maps exactly onto this form (``Lambda' = Lambda Lambda_A^-1``,
+``theta' = Lambda_A theta``), so nothing is lost; the population mean is absorbed by the
+benchmark intercepts because the covariates are centred. Fixing the scale through the data
+(rather than a unit-variance population) removes the scale ridge between skills and loadings
+that otherwise forces NUTS to its maximum tree depth.
+
+With ``anchors=None`` all loadings are free and ``alpha_f ~ Normal(0, I)`` (identified only up
+to rotation): that exploratory form is used to choose anchors from a MAP fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+#: Prior scales of the model; override any of them through ``priors=``.
+DEFAULT_PRIORS: dict[str, float] = {
+    "skill_slope_scale": 3.0,  # Normal scale of B (covariates x skills)
+    "loading_scale": 1.5,  # Normal scale of free loadings
+    "family_scale_scale": 2.0,  # HalfNormal scale of the family spread per skill (anchored)
+    "family_corr_concentration": 2.0,  # LKJ concentration of the family skill correlation
+    "intercept_scale": 3.0,  # Normal scale of benchmark intercepts b_j (logit scale)
+    "noise_scale_scale": 0.05,  # HalfNormal scale of the misfit sigma_j (score scale)
+    "noise_df_rate": 0.1,  # Gamma(2, rate) prior on the Student-t degrees of freedom
+}
+
+NOISE_MODELS = ("student_t", "normal")
+
+
+@dataclass(frozen=True)
+class ModelStructure:
+    """Static structure of the model: sizes, anchors, noise model and priors.
+
+    Parameters
+    ----------
+    n_families : int
+        Number of families F.
+    n_benchmarks : int
+        Number of benchmarks J.
+    n_covariates : int
+        Number of covariates P.
+    n_skills : int
+        Number of latent skills d.
+    anchors : tuple of int or None
+        Benchmark indices (length d); anchor ``k`` loads on skill ``k`` alone, with loading 1.
+        ``None`` leaves every loading free (exploratory form).
+    noise : {"student_t", "normal"}
+        Observation noise.
+    priors : dict
+        Prior scales (see :data:`DEFAULT_PRIORS`).
+    """
+
+    n_families: int
+    n_benchmarks: int
+    n_covariates: int
+    n_skills: int
+    anchors: tuple[int, ...] | None
+    noise: str = "student_t"
+    priors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIORS))
+    centered: bool = False
+
+    def __post_init__(self) -> None:
+        if self.noise not in NOISE_MODELS:
+            raise ValueError(f"noise={self.noise!r} is not one of {NOISE_MODELS}")
+        if self.anchors is not None and len(self.anchors) != self.n_skills:
+            raise ValueError(
+                f"anchors has {len(self.anchors)} entries; it needs one per skill "
+                f"({self.n_skills})"
+            )
+
+    @property
+    def free_rows(self) -> np.ndarray:
+        """Benchmark indices whose loadings are unconstrained, shape (J - d,) or (J,)."""
+        anchors = set(self.anchors or ())
+        return np.array([j for j in range(self.n_benchmarks) if j not in anchors], dtype=int)
+
+
+def assemble_loadings(structure: ModelStructure, free: jnp.ndarray) -> jnp.ndarray:
+    """Build the (J, d) loading matrix: free rows, and the identity on the anchor rows.
+
+    Parameters
+    ----------
+    structure : ModelStructure
+    free : array, shape (..., J - d, d), or (..., J, d) when there are no anchors
+
+    Returns
+    -------
+    array, shape (..., J, d)
+    """
+    free = jnp.asarray(free)
+    if structure.anchors is None:
+        return free
+    d, J = structure.n_skills, structure.n_benchmarks
+    batch = free.shape[:-2]
+    loading = jnp.zeros((*batch, J, d), dtype=free.dtype)
+    loading = loading.at[..., np.asarray(structure.anchors), np.arange(d)].set(1.0)
+    return loading.at[..., structure.free_rows, :].set(free)
+
+
+def mean_score(
+    skills: jnp.ndarray, loading: jnp.ndarray, intercept: jnp.ndarray, floors: jnp.ndarray
+) -> jnp.ndarray:
+    """Mean score ``c + (1 - c) * sigmoid(theta Lambda^T + b)``.
+
+    Parameters
+    ----------
+    skills : array, shape (..., n, d)
+    loading : array, shape (..., J, d)
+    intercept : array, shape (..., J)
+    floors : array, shape (J,)
+
+    Returns
+    -------
+    array, shape (..., n, J)
+    """
+    eta = jnp.einsum("...nd,...jd->...nj", skills, loading) + intercept[..., None, :]
+    return floors + (1.0 - floors) * jnp.asarray(_sigmoid(eta))
+
+
+def _sigmoid(x: jnp.ndarray) -> jnp.ndarray:
+    return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
+
+
+def observation_scale(
+    mean: jnp.ndarray, noise_scale: jnp.ndarray, inv_items: jnp.ndarray
+) -> jnp.ndarray:
+    """Scale of a score: misfit ``sigma_j`` and binomial item noise added in quadrature."""
+    return jnp.sqrt(noise_scale**2 + mean * (1.0 - mean) * inv_items)
+
+
+def skill_model(
+    covariates: jnp.ndarray,
+    family_index: jnp.ndarray,
+    obs_model: jnp.ndarray,
+    obs_benchmark: jnp.ndarray,
+    floors: jnp.ndarray,
+    inv_items: jnp.ndarray,
+    structure: ModelStructure,
+    scores: jnp.ndarray | None = None,
+) -> None:
+    """NumPyro model of benchmark scores driven by latent skills.
+
+    Parameters
+    ----------
+    covariates : array, shape (n, P)
+        Standardized covariates of each model.
+    family_index : int array, shape (n,)
+        Family of each model, in ``0..F-1``.
+    obs_model, obs_benchmark : int arrays, shape (m,)
+        Row and column of each observed (or to-be-predicted) cell.
+    floors : array, shape (J,)
+        Guessing floor of each benchmark.
+    inv_items : array, shape (J,)
+        ``1 / n_items`` per benchmark (0 when unknown) for the binomial part of the noise.
+    structure : ModelStructure
+        Sizes, anchors, noise model and priors.
+    scores : array, shape (m,), optional
+        Observed scores of the cells; ``None`` to sample them (prediction).
+    """
+    s, pr = structure, structure.priors
+    d, J, P = s.n_skills, s.n_benchmarks, s.n_covariates
+
+    skill_slope = numpyro.sample(
+        "skill_slope", dist.Normal(0.0, pr["skill_slope_scale"]).expand([P, d]).to_event(2)
+    )
+    if s.anchors is None:
+        with numpyro.plate("family", s.n_families, dim=-2), numpyro.plate("skill", d, dim=-1):
+            family_efficiency = numpyro.sample("family_offset", dist.Normal(0.0, 1.0))
+    else:
+        family_scale = numpyro.sample(
+            "family_scale", dist.HalfNormal(pr["family_scale_scale"]).expand([d]).to_event(1)
+        )
+        if d > 1:
+            corr_chol = numpyro.sample(
+                "family_corr_chol", dist.LKJCholesky(d, pr["family_corr_concentration"])
+            )
+        else:
+            corr_chol = jnp.ones((1, 1))
+        scale_tril = family_scale[:, None] * corr_chol
+        if s.centered:
+            with numpyro.plate("family", s.n_families):
+                family_efficiency = numpyro.sample(
+                    "family_efficiency",
+                    dist.MultivariateNormal(jnp.zeros(d), scale_tril=scale_tril),
+                )
+        else:
+            with numpyro.plate("family", s.n_families, dim=-2), numpyro.plate("skill", d, dim=-1):
+                family_offset = numpyro.sample("family_offset", dist.Normal(0.0, 1.0))
+            family_efficiency = family_offset @ scale_tril.T
+    if not (s.centered and s.anchors is not None):
+        numpyro.deterministic("family_efficiency", family_efficiency)
+
+    n_free = len(s.free_rows)
+    loading_free = numpyro.sample(
+        "loading_free", dist.Normal(0.0, pr["loading_scale"]).expand([n_free, d]).to_event(2)
+    )
+    loading = numpyro.deterministic("loading", assemble_loadings(s, loading_free))
+
+    with numpyro.plate("benchmark", J):
+        intercept = numpyro.sample("intercept", dist.Normal(0.0, pr["intercept_scale"]))
+        noise_scale = numpyro.sample("noise_scale", dist.HalfNormal(pr["noise_scale_scale"]))
+    noise_df = None
+    if s.noise == "student_t":
+        noise_df = numpyro.sample("noise_df", dist.Gamma(2.0, pr["noise_df_rate"]))
+
+    skills = family_efficiency[family_index] + covariates @ skill_slope  # (n, d)
+    eta = jnp.sum(skills[obs_model] * loading[obs_benchmark], axis=-1) + intercept[obs_benchmark]
+    floor = floors[obs_benchmark]
+    mean = floor + (1.0 - floor) * _sigmoid(eta)
+    scale = observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
+    with numpyro.plate("score", obs_model.shape[0]):
+        if s.noise == "student_t":
+            numpyro.sample("scores", dist.StudentT(noise_df + 1.0, mean, scale), obs=scores)
+        else:
+            numpyro.sample("scores", dist.Normal(mean, scale), obs=scores)
+
+
+def student_t_df(noise_df: np.ndarray) -> np.ndarray:
+    """Degrees of freedom of the Student-t noise from the sampled ``noise_df`` (df = 1 + x)."""
+    return np.asarray(noise_df) + 1.0
+
+
+def default_priors(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Default prior scales updated with ``overrides`` (unknown keys raise ``ValueError``)."""
+    priors = dict(DEFAULT_PRIORS)
+    for key, value in (overrides or {}).items():
+        if key not in priors:
+            raise ValueError(f"unknown prior {key!r}; allowed: {sorted(priors)}")
+        priors[key] = float(value)
+    return priors
+
+
