@@ -3,7 +3,7 @@
 ::
 
     sloth fit [--data PATH] [--benchmarks v1|v2|all|NAME,NAME...] [--skills D]
-              [--chains 4] [--warmup 500] [--samples 500] [--out sloth-fit.nc] [--json]
+              [--chains 4] [--warmup 500] [--samples 2000] [--out sloth-fit.nc] [--json]
     sloth laws fit RUNS.csv ...        (loss scaling laws, see ``sloth laws --help``)
     sloth laws allocate FIT.json ...
 
@@ -270,9 +270,15 @@ def _fit(args: argparse.Namespace) -> int:
     table, source = _load_table(args)
     from sloth.estimator import SlothModel
 
+    if args.covariate:
+        covariates = list(args.covariate)
+    elif "instruct" in table.extra_covariates and not args.no_instruct:
+        covariates = ["instruct"]
+    else:
+        covariates = []
     model = SlothModel(
         args.skills,
-        extra_covariates=list(args.covariate or []),
+        extra_covariates=covariates,
         noise=args.noise,
         anchors=_split_list(args.anchors),
         num_chains=args.chains,
@@ -464,7 +470,11 @@ def _add_fit_parser(sub: Any) -> None:
     data.add_argument(
         "--covariate", metavar="COL", action="append", default=None,
         help="extra covariate column of the skills (repeatable), e.g. instruct for the "
-             "leaderboard's Instruct flag (default: none)")
+             "leaderboard's Instruct flag (default: instruct for the leaderboard, which lets "
+             "instruction tuning lift skills; none for your own table)")
+    data.add_argument(
+        "--no-instruct", action="store_true",
+        help="fit the leaderboard without its instruct covariate")
     data.add_argument(
         "--skip-incomplete", action="store_true",
         help="leave out models of your own table with an empty params or tokens "
@@ -485,11 +495,11 @@ def _add_fit_parser(sub: Any) -> None:
     sampler.add_argument("--warmup", metavar="N", type=_int_in(1, None, "the warm-up length"),
                          default=500, help="warm-up iterations per chain")
     sampler.add_argument("--samples", metavar="N", type=_int_in(1, None, "the number of draws"),
-                         default=500, help="posterior draws per chain")
+                         default=2000, help="posterior draws per chain")
     sampler.add_argument("--target-accept", metavar="P", type=_target_accept, default=0.85,
                          help="target acceptance probability of NUTS, in [0.5, 1)")
     sampler.add_argument("--map-starts", metavar="N",
-                         type=_int_in(1, None, "the number of MAP starts"), default=4,
+                         type=_int_in(1, None, "the number of MAP starts"), default=2,
                          help="random starts of the exploratory MAP fit")
     sampler.add_argument("--seed", metavar="INT", type=int, default=0,
                          help="seed of everything random (same seed, same posterior)")

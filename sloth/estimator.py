@@ -25,6 +25,7 @@ from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFitte
 from sloth.inference import (
     benchmark_information,
     choose_anchors,
+    enable_compilation_cache,
     find_map,
     model_kwargs,
     run_nuts,
@@ -33,6 +34,9 @@ from sloth.inference import (
 )
 from sloth.model import NOISE_MODELS, ModelStructure, default_priors, skill_model
 from sloth.posterior import build_datatree, compute_mean_score, compute_skills
+
+#: Posterior variables computed from the others, left out of saved files.
+DERIVED_VARIABLES = ("skills", "mean_score")
 
 #: Quantiles reported by :meth:`SlothModel.predict`.
 QUANTILES = {"median": 0.5, "q05": 0.05, "q95": 0.95}
@@ -63,13 +67,14 @@ class SlothModel:
         from the data by pivoted QR of an exploratory MAP fit's loadings.
     priors : mapping, optional
         Overrides of :data:`sloth.model.DEFAULT_PRIORS`.
-    num_chains, num_warmup, num_samples : int, default 4, 500, 500
-        NUTS settings.
+    num_chains, num_warmup, num_samples : int, default 4, 500, 2000
+        NUTS settings (a pilot run of 150 + 150 iterations per chain precedes the warm-up;
+        see :func:`sloth.inference.run_nuts`).
     target_accept : float, default 0.85
         Target acceptance probability of NUTS.
     dense_mass : bool, default False
         Adapt a dense mass matrix on top of the Laplace whitening (else diagonal).
-    map_starts : int, default 4
+    map_starts : int, default 2
         Random starts of the exploratory MAP fit that chooses the anchors.
     seed : int, default 0
         Seed of everything random: the same seed gives the same posterior.
@@ -104,10 +109,10 @@ class SlothModel:
         priors: Mapping[str, float] | None = None,
         num_chains: int = 4,
         num_warmup: int = 500,
-        num_samples: int = 500,
+        num_samples: int = 2000,
         target_accept: float = 0.85,
         dense_mass: bool = False,
-        map_starts: int = 4,
+        map_starts: int = 2,
         seed: int = 0,
         progress_bar: bool = True,
         registry: BenchmarkRegistry | None = None,
@@ -242,6 +247,7 @@ class SlothModel:
         """
         table = self._prepare(data)
         self._validate_config(table)
+        enable_compilation_cache()
         start = time.perf_counter()
         priors = default_priors(self.priors)
         scaler = CovariateScaler.fit(table.params, table.tokens, table.extra_covariates)
@@ -449,9 +455,17 @@ class SlothModel:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the posterior and configuration to a netCDF file (no pickle)."""
+        """Write the posterior and configuration to a netCDF file (no pickle).
+
+        The derived variables ``skills`` and ``mean_score`` are left out (they are most of
+        the size) and recomputed exactly by :meth:`load`.
+        """
         self._check_fitted()
-        self.idata_.to_netcdf(os.fspath(path), engine="h5netcdf")
+        tree = self.idata_.copy()
+        tree["posterior"] = xr.DataTree(
+            tree["posterior"].to_dataset().drop_vars(list(DERIVED_VARIABLES))
+        )
+        tree.to_netcdf(os.fspath(path), engine="h5netcdf")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SlothModel:
@@ -474,6 +488,20 @@ class SlothModel:
             anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=config["noise"],
             priors=config["priors"], centered=config["family_parametrization"] == "centered",
         )
+        post = tree["posterior"].to_dataset()
+        const = tree["constant_data"]
+        family_index = np.array([table.families.index(f) for f in table.family])
+        skills = compute_skills(
+            post["family_efficiency"].to_numpy(), post["skill_slope"].to_numpy(),
+            const["covariates"].to_numpy(), family_index,
+        )
+        mean = compute_mean_score(
+            skills, post["loading"].to_numpy(), post["intercept"].to_numpy(),
+            const["floors"].to_numpy(),
+        )
+        post["skills"] = (("chain", "draw", "model", "skill"), skills)
+        post["mean_score"] = (("chain", "draw", "model", "benchmark"), mean)
+        tree["posterior"] = xr.DataTree(post)
         model.idata_ = tree
         model._set_fitted(table, scaler, anchors, structure)
         return model

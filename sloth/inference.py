@@ -90,7 +90,8 @@ def find_map(
     seed: int = 0,
     num_starts: int = 4,
     init_values: dict[str, np.ndarray] | None = None,
-    maxiter: int = 5000,
+    maxiter: int = 3000,
+    ftol: float = 1e-8,
 ) -> MapResult:
     """Maximum a posteriori fit by L-BFGS on the unconstrained potential, best of several starts.
 
@@ -121,7 +122,8 @@ def find_map(
     best_x, best_fun = None, np.inf
     for start in starts:
         res = scipy.optimize.minimize(
-            objective, start, jac=True, method="L-BFGS-B", options={"maxiter": maxiter}
+            objective, start, jac=True, method="L-BFGS-B",
+            options={"maxiter": maxiter, "ftol": ftol, "gtol": 1e-4},
         )
         if np.isfinite(res.fun) and res.fun < best_fun:
             best_x, best_fun = res.x, float(res.fun)
@@ -247,42 +249,11 @@ def laplace_whitening(
     return jnp.asarray(eigvec / np.sqrt(eigval)[None, :], dtype=center.dtype)
 
 
-def run_nuts(
-    arrays: FitArrays,
-    structure: ModelStructure,
-    init_values: dict[str, np.ndarray],
-    *,
-    num_chains: int = 4,
-    num_warmup: int = 500,
-    num_samples: int = 500,
-    target_accept: float = 0.85,
-    max_tree_depth: int = 10,
-    dense_mass: bool = False,
-    jitter: float = 0.1,
-    seed: int = 0,
-    progress_bar: bool = True,
-) -> SamplerResult:
-    """NUTS on the posterior whitened by its Laplace approximation at ``init_values``.
-
-    The flat unconstrained parameters are ``z = z_map + L u`` with ``L L^T`` the (regularized)
-    inverse Hessian at the MAP; NUTS samples ``u``, whose posterior is close to a standard
-    normal. NumPyro's mass-matrix estimate is shrunk towards ``1e-3 I``, which would otherwise
-    swamp the tightest directions of this posterior (posterior sd ~0.002 for some slopes) and
-    drive every trajectory to the maximum tree depth. Each chain starts at ``u ~ N(0, jitter^2)``.
-
-    Chains run in parallel when JAX has at least ``num_chains`` devices (sloth asks for four
-    CPU devices on import), else sequentially.
-    """
-    fp = flat_potential(arrays, structure, init_values, seed)
-    center = fp.flat_init
-    whiten = laplace_whitening(fp, center)
-
-    def potential(u: jnp.ndarray) -> jnp.ndarray:
-        return fp.potential(center + whiten @ u)
-
-    key_init, key_run = jax.random.split(jax.random.PRNGKey(seed))
-    dim = center.shape[0]
-    u0 = jitter * jax.random.normal(key_init, (num_chains, dim), dtype=center.dtype)
+def _nuts(
+    potential: Callable, u0: jnp.ndarray, key: jax.Array, *, num_warmup: int, num_samples: int,
+    target_accept: float, max_tree_depth: int, dense_mass: bool, progress_bar: bool,
+) -> MCMC:
+    num_chains = u0.shape[0]
     chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     kernel = NUTS(
         potential_fn=potential, dense_mass=dense_mass, target_accept_prob=target_accept,
@@ -292,10 +263,69 @@ def run_nuts(
         kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
         chain_method=chain_method, progress_bar=progress_bar,
     )
-    start = time.perf_counter()
     mcmc.run(
-        key_run, init_params=u0,
+        key, init_params=u0,
         extra_fields=("diverging", "num_steps", "accept_prob", "energy", "potential_energy"),
+    )
+    return mcmc
+
+
+def run_nuts(
+    arrays: FitArrays,
+    structure: ModelStructure,
+    init_values: dict[str, np.ndarray],
+    *,
+    num_chains: int = 4,
+    num_warmup: int = 500,
+    num_samples: int = 500,
+    pilot: int = 150,
+    target_accept: float = 0.85,
+    max_tree_depth: int = 10,
+    dense_mass: bool = False,
+    jitter: float = 0.1,
+    seed: int = 0,
+    progress_bar: bool = True,
+) -> SamplerResult:
+    """NUTS on the posterior whitened by its Laplace approximation, then by a pilot run.
+
+    The flat unconstrained parameters are ``z = c + L u``. First ``c`` is the MAP and ``L L^T``
+    the (regularized) inverse Hessian there; a pilot run of ``pilot`` warm-up and ``pilot``
+    draws per chain then gives the posterior mean and covariance of ``u``, shrunk towards the
+    identity, which re-centre and re-whiten ``z`` for the final run (``num_warmup`` +
+    ``num_samples``). NUTS thus samples a posterior close to a standard normal. (NumPyro's own
+    mass-matrix estimate is shrunk towards ``1e-3 I``, which swamps the tightest directions of
+    this posterior, posterior sd ~0.002 for some slopes, and drives every trajectory to the
+    maximum tree depth.) ``pilot=0`` skips the pilot run.
+
+    Chains run in parallel when JAX has at least ``num_chains`` devices (sloth asks for four
+    CPU devices on import), else sequentially.
+    """
+    fp = flat_potential(arrays, structure, init_values, seed)
+    center = fp.flat_init
+    whiten = laplace_whitening(fp, center)
+    dim = center.shape[0]
+    key_init, key_pilot, key_run = jax.random.split(jax.random.PRNGKey(seed), 3)
+    u0 = jitter * jax.random.normal(key_init, (num_chains, dim), dtype=center.dtype)
+    settings = dict(target_accept=target_accept, max_tree_depth=max_tree_depth,
+                    dense_mass=dense_mass, progress_bar=progress_bar)
+    start = time.perf_counter()
+    if pilot > 0:
+        pilot_run = _nuts(
+            _whitened(fp.potential, center, whiten), u0, key_pilot, num_warmup=pilot,
+            num_samples=pilot, **settings,
+        )
+        draws = np.asarray(pilot_run.get_samples(group_by_chain=True), dtype=float)
+        flat_draws = draws.reshape(-1, dim)
+        n = flat_draws.shape[0]
+        shrink = dim / (n + dim)
+        cov = (1 - shrink) * np.cov(flat_draws, rowvar=False) + shrink * np.eye(dim)
+        center = center + whiten @ jnp.asarray(flat_draws.mean(axis=0), dtype=center.dtype)
+        whiten = whiten @ jnp.asarray(np.linalg.cholesky(cov), dtype=center.dtype)
+        last = draws[:, -1, :] - flat_draws.mean(axis=0)
+        u0 = jnp.asarray(np.linalg.solve(np.linalg.cholesky(cov), last.T).T, dtype=center.dtype)
+    mcmc = _nuts(
+        _whitened(fp.potential, center, whiten), u0, key_run, num_warmup=num_warmup,
+        num_samples=num_samples, **settings,
     )
     u = mcmc.get_samples(group_by_chain=True)  # (chains, draws, k)
     flat = center + jnp.einsum("ij,cdj->cdi", whiten, u)
@@ -305,10 +335,38 @@ def run_nuts(
         for k, v in constrained.items()
     }
     extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+    chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     return SamplerResult(
         samples=samples, extra=extra, chain_method=chain_method,
         seconds=time.perf_counter() - start,
     )
+
+
+def _whitened(potential: Callable, center: jnp.ndarray, whiten: jnp.ndarray) -> Callable:
+    """The potential as a function of whitened coordinates ``u`` (``z = center + whiten u``)."""
+
+    def fn(u: jnp.ndarray) -> jnp.ndarray:
+        return potential(center + whiten @ u)
+
+    return fn
+
+
+def enable_compilation_cache() -> None:
+    """Keep XLA's compiled programs in ``<sloth cache>/jax`` so later fits skip compiling.
+
+    Set ``SLOTH_JAX_CACHE=0`` to turn it off. Failures to create the folder are ignored.
+    """
+    if os.environ.get("SLOTH_JAX_CACHE", "1") == "0":
+        return
+    from sloth.data.sources import cache_dir
+
+    path = cache_dir() / "jax"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def ensure_host_devices(n: int = 4) -> None:
