@@ -496,7 +496,7 @@ def _add_fit_parser(sub: Any) -> None:
                          default=500, help="warm-up iterations per chain")
     sampler.add_argument("--samples", metavar="N", type=_int_in(1, None, "the number of draws"),
                          default=2000, help="posterior draws per chain")
-    sampler.add_argument("--target-accept", metavar="P", type=_target_accept, default=0.85,
+    sampler.add_argument("--target-accept", metavar="P", type=_target_accept, default=0.9,
                          help="target acceptance probability of NUTS, in [0.5, 1)")
     sampler.add_argument("--map-starts", metavar="N",
                          type=_int_in(1, None, "the number of MAP starts"), default=2,

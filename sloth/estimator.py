@@ -70,7 +70,7 @@ class SlothModel:
     num_chains, num_warmup, num_samples : int, default 4, 500, 2000
         NUTS settings (a pilot run of 150 + 150 iterations per chain precedes the warm-up;
         see :func:`sloth.inference.run_nuts`).
-    target_accept : float, default 0.85
+    target_accept : float, default 0.9
         Target acceptance probability of NUTS.
     dense_mass : bool, default False
         Adapt a dense mass matrix on top of the Laplace whitening (else diagonal).
@@ -110,7 +110,7 @@ class SlothModel:
         num_chains: int = 4,
         num_warmup: int = 500,
         num_samples: int = 2000,
-        target_accept: float = 0.85,
+        target_accept: float = 0.9,
         dense_mass: bool = False,
         map_starts: int = 2,
         seed: int = 0,

@@ -17,13 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import scipy.linalg
-import scipy.optimize
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import initialize_model
 
 from sloth.design import FitArrays
 from sloth.model import ModelStructure, skill_model
+from sloth.optim import batched_lbfgs
 
 
 def model_kwargs(arrays: FitArrays, structure: ModelStructure, observed: bool = True) -> dict:
@@ -95,6 +95,9 @@ def find_map(
 ) -> MapResult:
     """Maximum a posteriori fit by L-BFGS on the unconstrained potential, best of several starts.
 
+    All starts are stepped together by :func:`sloth.optim.batched_lbfgs` (SciPy's L-BFGS-B
+    costs about 5 ms a call in its own overhead, more than the potential itself).
+
     Parameters
     ----------
     arrays, structure : the data and model structure
@@ -114,21 +117,17 @@ def find_map(
     dim = fp.flat_init.shape[0]
     starts = [np.asarray(fp.flat_init, dtype=float)] if init_values is not None else []
     starts += [rng.uniform(-0.5, 0.5, dim) for _ in range(max(num_starts - len(starts), 0))]
+    batched = jax.jit(jax.vmap(fp.value_and_grad))
 
-    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
-        val, grad = fp.value_and_grad(jnp.asarray(v, dtype=fp.flat_init.dtype))
-        return float(val), np.asarray(grad, dtype=float)
+    def objective(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        val, grad = batched(jnp.asarray(x, dtype=fp.flat_init.dtype))
+        return np.asarray(val, dtype=float), np.asarray(grad, dtype=float)
 
-    best_x, best_fun = None, np.inf
-    for start in starts:
-        res = scipy.optimize.minimize(
-            objective, start, jac=True, method="L-BFGS-B",
-            options={"maxiter": maxiter, "ftol": ftol, "gtol": 1e-4},
-        )
-        if np.isfinite(res.fun) and res.fun < best_fun:
-            best_x, best_fun = res.x, float(res.fun)
-    if best_x is None:
+    result = batched_lbfgs(objective, np.stack(starts), maxiter=maxiter, ftol=ftol, gtol=1e-4)
+    if not np.isfinite(result.fun).any():
         raise RuntimeError("every MAP start failed (non-finite potential)")
+    best = int(np.argmin(result.fun))
+    best_x, best_fun = result.x[best], float(result.fun[best])
     constrained = fp.postprocess(jnp.asarray(best_x, dtype=fp.flat_init.dtype)[None])
     sites = fp.unravel(fp.flat_init).keys()
     values = {k: np.asarray(v[0]) for k, v in constrained.items() if k in sites}

@@ -4,7 +4,7 @@ The estimator of Hoffmann et al. (2022, approach 3) as corrected by Besiroglu et
 minimize ``sum_i Huber_delta(log L_hat(N_i, D_i) - log L_i)`` (``delta = 1e-3``) over the
 law's parameters with L-BFGS from every point of a grid of starts, keep the best optimum.
 Here the objective is divided by ``delta`` (same minimizer, unit-scale values), all starts
-are stepped together (:func:`sloth.laws._optim.batched_lbfgs`), and the best few distinct
+are stepped together (:func:`sloth.optim.batched_lbfgs`), and the best few distinct
 optima are polished by a second, tighter L-BFGS pass (all in float64). Bootstrap intervals
 refit the law on runs resampled with replacement, each refit started from the best few
 optima of the full-data fit.
@@ -44,9 +44,9 @@ import numpy as np
 import pandas as pd
 
 from sloth.exceptions import DataValidationError
-from sloth.laws._optim import _padded_call, batched_lbfgs
 from sloth.laws.forms import LawForm, get_law
 from sloth.laws.runs import validate_runs
+from sloth.optim import _padded_call, batched_lbfgs
 
 __all__ = [
     "FORMAT",

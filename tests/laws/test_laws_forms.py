@@ -19,7 +19,7 @@ from sloth.laws import (
     grid_product,
     register_law,
 )
-from sloth.laws._optim import batched_lbfgs
+from sloth.optim import batched_lbfgs
 
 PAPER = {"a1": 0.2, "b1": -1.1, "alpha": 0.15, "a2": -0.3, "b2": 0.4, "beta": -0.2,
          "a3": 0.5, "b3": 0.2, "gamma": -0.3}
