@@ -265,17 +265,22 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise _with_cli_fix(exc) from None
 
 
+def _covariates(args: argparse.Namespace, table: ScoreTable) -> list[str]:
+    """Extra covariates of a fit: those named with --covariate, else the leaderboard's
+    instruct flag (unless --no-instruct), else none."""
+    if args.covariate:
+        return list(args.covariate)
+    if "instruct" in table.extra_covariates and not args.no_instruct:
+        return ["instruct"]
+    return []
+
+
 def _fit(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
     table, source = _load_table(args)
     from sloth.estimator import SlothModel
 
-    if args.covariate:
-        covariates = list(args.covariate)
-    elif "instruct" in table.extra_covariates and not args.no_instruct:
-        covariates = ["instruct"]
-    else:
-        covariates = []
+    covariates = _covariates(args, table)
     model = SlothModel(
         args.skills,
         extra_covariates=covariates,

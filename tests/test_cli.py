@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,7 +20,8 @@ from sloth.cli import main
 
 #: Every option of ``sloth fit``; ``--help`` must list each one.
 FIT_OPTIONS = (
-    "--data", "--benchmarks", "--family-column", "--floor", "--covariate", "--skip-incomplete",
+    "--data", "--benchmarks", "--family-column", "--floor", "--covariate", "--no-instruct",
+    "--skip-incomplete",
     "--skills", "--noise", "--anchors", "--chains", "--warmup", "--samples", "--target-accept",
     "--map-starts", "--seed", "--out", "--json", "--quiet",
 )
@@ -205,9 +208,9 @@ def test_fit_help_lists_every_option_with_defaults(capsys):
         for opt in action.option_strings if opt.startswith("--") and opt != "--help"
     }
     assert parser_options == set(FIT_OPTIONS)
-    for default in ("(default: 3)", "(default: 4)", "(default: 500)", "sloth-fit.nc",
-                    "Family2", "(default: student_t)", "(default: 0.85)", "(default: off)",
-                    "all 12"):
+    for default in ("(default: 3)", "(default: 4)", "(default: 500)", "(default: 2000)",
+                    "sloth-fit.nc", "Family2", "(default: student_t)", "(default: 0.9)",
+                    "(default: off)", "all 12"):
         assert default in text, default
 
 
@@ -261,3 +264,16 @@ def test_fit_end_to_end_json(capsys, tmp_path):
     for part in ("divergences", "worst R-hat", "bulk ESS", "leapfrog", "in-sample MAE",
                  str(out_file), "GSM8K"):
         assert part in text, part
+
+
+def test_leaderboard_fits_default_to_the_instruct_covariate():
+    from sloth.cli import _covariates, build_parser
+    from sloth.data.simulate import simulate_leaderboard
+
+    table, _ = simulate_leaderboard(n_families=3, n_benchmarks=6, seed=0)
+    with_flag = replace(table, extra_covariates={"instruct": np.zeros(table.n_models)})
+    parse = build_parser().parse_args
+    assert _covariates(parse(["fit"]), with_flag) == ["instruct"]
+    assert _covariates(parse(["fit", "--no-instruct"]), with_flag) == []
+    assert _covariates(parse(["fit"]), table) == []
+    assert _covariates(parse(["fit", "--covariate", "size_class"]), with_flag) == ["size_class"]
