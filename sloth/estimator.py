@@ -32,7 +32,13 @@ from sloth.inference import (
     sample_stats,
     to_anchored,
 )
-from sloth.model import NOISE_MODELS, ModelStructure, default_priors, skill_model
+from sloth.model import (
+    NOISE_MODELS,
+    ModelStructure,
+    default_priors,
+    observation_scale,
+    skill_model,
+)
 from sloth.posterior import build_datatree, compute_mean_score, compute_skills
 
 #: Posterior variables computed from the others, left out of saved files.
@@ -429,7 +435,7 @@ class SlothModel:
         if kind == "mean":
             return mean
         inv_items = self.idata_["constant_data"]["inv_items"].to_numpy()
-        scale = np.sqrt(stacked["noise_scale"][:, None, :] ** 2 + mean * (1 - mean) * inv_items)
+        scale = observation_scale(mean, stacked["noise_scale"][:, None, :], inv_items)
         rng = np.random.default_rng(seed)
         if "noise_df" in post:
             df = post["noise_df"].to_numpy().reshape(-1)[:, None, None]

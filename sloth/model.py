@@ -29,11 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+
+#: A NumPy or JAX array.
+ArrayLike = Any
 
 #: Prior scales of the model; override any of them through ``priors=``.
 DEFAULT_PRIORS: dict[str, float] = {
@@ -119,35 +123,16 @@ def assemble_loadings(structure: ModelStructure, free: jnp.ndarray) -> jnp.ndarr
     return loading.at[..., structure.free_rows, :].set(free)
 
 
-def mean_score(
-    skills: jnp.ndarray, loading: jnp.ndarray, intercept: jnp.ndarray, floors: jnp.ndarray
-) -> jnp.ndarray:
-    """Mean score ``c + (1 - c) * sigmoid(theta Lambda^T + b)``.
-
-    Parameters
-    ----------
-    skills : array, shape (..., n, d)
-    loading : array, shape (..., J, d)
-    intercept : array, shape (..., J)
-    floors : array, shape (J,)
-
-    Returns
-    -------
-    array, shape (..., n, J)
-    """
-    eta = jnp.einsum("...nd,...jd->...nj", skills, loading) + intercept[..., None, :]
-    return floors + (1.0 - floors) * jnp.asarray(_sigmoid(eta))
-
-
 def _sigmoid(x: jnp.ndarray) -> jnp.ndarray:
     return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
 
 
-def observation_scale(
-    mean: jnp.ndarray, noise_scale: jnp.ndarray, inv_items: jnp.ndarray
-) -> jnp.ndarray:
-    """Scale of a score: misfit ``sigma_j`` and binomial item noise added in quadrature."""
-    return jnp.sqrt(noise_scale**2 + mean * (1.0 - mean) * inv_items)
+def observation_scale(mean, noise_scale, inv_items):
+    """Scale of a score: misfit ``sigma_j`` and binomial item noise added in quadrature.
+
+    Works on NumPy and JAX arrays alike (broadcasting shapes).
+    """
+    return (noise_scale**2 + mean * (1.0 - mean) * inv_items) ** 0.5
 
 
 def skill_model(
@@ -235,11 +220,6 @@ def skill_model(
             numpyro.sample("scores", dist.StudentT(noise_df + 1.0, mean, scale), obs=scores)
         else:
             numpyro.sample("scores", dist.Normal(mean, scale), obs=scores)
-
-
-def student_t_df(noise_df: np.ndarray) -> np.ndarray:
-    """Degrees of freedom of the Student-t noise from the sampled ``noise_df`` (df = 1 + x)."""
-    return np.asarray(noise_df) + 1.0
 
 
 def default_priors(overrides: Mapping[str, float] | None = None) -> dict[str, float]:

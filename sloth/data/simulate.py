@@ -15,6 +15,7 @@ import numpy as np
 
 from sloth.data.table import ScoreTable
 from sloth.design import CovariateScaler
+from sloth.model import observation_scale
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def simulate_leaderboard(
     skills = family_efficiency[family_index] + x @ skill_slope
     eta = skills @ loading.T + intercept
     mean = floor_arr + (1 - floor_arr) / (1 + np.exp(-eta))
-    scale = np.sqrt(noise_scale**2 + mean * (1 - mean) * inv_items)
+    scale = observation_scale(mean, noise_scale, inv_items)
     if np.isfinite(noise_df):
         noise = rng.standard_t(noise_df, size=mean.shape)
     else:
