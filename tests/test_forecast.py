@@ -1,0 +1,108 @@
+"""Forecasting families left out of the fit, from 0, 1 or 2 observed models."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sloth import SlothModel
+from sloth.data.simulate import simulate_leaderboard
+from sloth.exceptions import DataValidationError
+from sloth.forecast import (
+    _covariates,
+    _log_conditional,
+    _stacked,
+    condition_efficiency,
+    forecast,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+HELD_OUT = "fam03"
+
+
+@pytest.fixture(scope="module")
+def setup():
+    table, truth = simulate_leaderboard(n_families=30, n_skills=2, seed=11, missing_fraction=0.15)
+    keep = np.array([f != HELD_OUT for f in table.family])
+    model = SlothModel(
+        2, num_chains=2, num_warmup=300, num_samples=300, seed=5, progress_bar=False
+    ).fit(table.subset(keep))
+    frame = table.to_frame()
+    return model, frame[frame["family"] == HELD_OUT].reset_index(drop=True), truth, keep
+
+
+def _errors(model, rows, truth, keep, k):
+    out = forecast(model, rows.iloc[k:], rows.iloc[:k] if k else None, kind="mean")
+    shape = (len(rows) - k, len(model.benchmarks_))
+    mean, lo, hi = (out[c].to_numpy().reshape(shape) for c in ("mean", "q05", "q95"))
+    true = truth.mean_score[~keep][k:]
+    return np.abs(mean - true).mean(), np.mean((true >= lo) & (true <= hi)), (hi - lo).mean()
+
+
+def test_observed_models_sharpen_the_forecast(setup):
+    model, rows, truth, keep = setup
+    mae0, cov0, width0 = _errors(model, rows, truth, keep, 0)
+    mae1, cov1, width1 = _errors(model, rows, truth, keep, 1)
+    mae2, cov2, width2 = _errors(model, rows, truth, keep, 2)
+    assert mae1 < mae0 / 3 and mae2 < 0.02
+    assert width1 < width0 / 3 and width2 <= width1 * 1.2
+    assert cov0 >= 0.85 and cov1 >= 0.75 and cov2 >= 0.75
+
+
+def test_zero_observed_models_draw_from_the_population(setup):
+    model, *_ = setup
+    alpha, ess = condition_efficiency(model, np.zeros((0, 3)), np.zeros((0, 2)), seed=1)
+    p = _stacked(model)
+    sigma = p["family_scale"][:, :, None] * p["family_corr"] * p["family_scale"][:, None, :]
+    np.testing.assert_allclose(np.cov(alpha.T), sigma.mean(axis=0), atol=0.25)
+    assert np.all(ess == 1)
+
+
+def test_conditional_matches_brute_force_importance_sampling(setup):
+    model, rows, _, _ = setup
+    obs = rows.iloc[:1]
+    x = _covariates(model.scaler_, obs)
+    scores = obs[list(model.benchmarks_)].to_numpy(dtype=float)
+    alpha, ess = condition_efficiency(model, x, scores, seed=2)
+    assert np.median(ess) > 0.3
+    # brute force: many prior draws per posterior draw, weighted by the likelihood
+    p = _stacked(model)
+    n_draws, d = p["family_scale"].shape
+    chol = np.linalg.cholesky(p["family_corr"]) * p["family_scale"][:, :, None]
+    rows_, cols_ = np.nonzero(~np.isnan(scores))
+    const = model.idata_["constant_data"]
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((n_draws, 4000, d))
+    prior = np.einsum("sij,skj->ski", chol, z)
+    base = np.einsum("kp,spd->skd", x, p["skill_slope"])
+
+    def loglik(a, chol_s, base_s, lam, b, sig, df):
+        # prior density cancels: subtract it from the conditional
+        zz = jax.scipy.linalg.solve_triangular(chol_s, a, lower=True)
+        return _log_conditional(
+            a, chol_s, base_s, lam, b, sig, df, jnp.asarray(rows_), jnp.asarray(cols_),
+            jnp.asarray(scores[rows_, cols_]), jnp.asarray(const["floors"].to_numpy()),
+            jnp.asarray(const["inv_items"].to_numpy()),
+        ) + 0.5 * jnp.sum(zz**2)
+
+    inner = jax.vmap(loglik, in_axes=(0,) + (None,) * 6)
+    logw = np.asarray(jax.jit(jax.vmap(inner))(
+        jnp.asarray(prior), *(jnp.asarray(a) for a in (
+            chol, base, p["loading"], p["intercept"], p["noise_scale"], p["noise_df"]))
+    ), dtype=float)
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    brute_mean = np.einsum("sk,skd->d", w, prior) / n_draws
+    assert np.all(np.abs(alpha.mean(axis=0) - brute_mean) < 0.1), (alpha.mean(0), brute_mean)
+    brute_sd = np.sqrt(np.einsum("sk,skd->d", w, (prior - brute_mean) ** 2) / n_draws)
+    np.testing.assert_allclose(alpha.std(axis=0), brute_sd, rtol=0.3)
+
+
+def test_forecast_rejects_fitted_families_and_missing_columns(setup):
+    model, rows, _, _ = setup
+    fitted = rows.copy()
+    fitted["family"] = model.families_[0]
+    with pytest.raises(DataValidationError, match="predict"):
+        forecast(model, fitted)
+    with pytest.raises(DataValidationError, match="tokens"):
+        forecast(model, rows.drop(columns="tokens"))
