@@ -106,3 +106,32 @@ def test_forecast_rejects_fitted_families_and_missing_columns(setup):
         forecast(model, fitted)
     with pytest.raises(DataValidationError, match="tokens"):
         forecast(model, rows.drop(columns="tokens"))
+
+
+def test_cli_forecast_matches_the_api_and_rejects_bad_input(setup, tmp_path, capsys):
+    import json
+
+    from sloth.cli import main
+
+    model, rows, _, _ = setup
+    posterior = tmp_path / "fit.nc"
+    model.save(posterior)
+    meta = ["model", "family", "params", "tokens"]
+    rows.iloc[1:][meta].to_csv(tmp_path / "new.csv", index=False)
+    rows.iloc[:1].to_csv(tmp_path / "observed.csv", index=False)
+    code = main(["forecast", "--posterior", str(posterior), "--models", str(tmp_path / "new.csv"),
+                 "--observed", str(tmp_path / "observed.csv"), "--json", "--seed", "4"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)["predictions"]
+    api = forecast(SlothModel.load(posterior), rows.iloc[1:][meta], rows.iloc[:1], seed=4)
+    np.testing.assert_allclose([r["mean"] for r in printed], api["mean"].to_numpy(), rtol=1e-6)
+    assert len(printed) == 3 * len(model.benchmarks_)
+
+    rows.iloc[1:][["model", "family", "params"]].to_csv(tmp_path / "bad.csv", index=False)
+    code = main(["forecast", "--posterior", str(posterior), "--models", str(tmp_path / "bad.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "tokens" in err and "Traceback" not in err
+    code = main(["forecast", "--posterior", str(tmp_path / "none.nc"), "--models",
+                 str(tmp_path / "new.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--posterior" in err and "no such file" in err
