@@ -434,9 +434,15 @@ class SlothModel:
         mean = compute_mean_score(skills, stacked["loading"], stacked["intercept"], floors)
         if kind == "mean":
             return mean
+        return self._predictive(mean, np.random.default_rng(seed))
+
+    def _predictive(self, mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Posterior predictive scores from mean-score draws shaped (S, n, J): misfit and
+        binomial noise added per draw, clipped to [0, 1]."""
+        post = self.idata_["posterior"]
+        noise_scale = post["noise_scale"].to_numpy().reshape(-1, mean.shape[-1])
         inv_items = self.idata_["constant_data"]["inv_items"].to_numpy()
-        scale = observation_scale(mean, stacked["noise_scale"][:, None, :], inv_items)
-        rng = np.random.default_rng(seed)
+        scale = observation_scale(mean, noise_scale[:, None, :], inv_items)
         if "noise_df" in post:
             df = post["noise_df"].to_numpy().reshape(-1)[:, None, None]
             noise = rng.standard_t(np.broadcast_to(df, mean.shape))

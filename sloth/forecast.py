@@ -198,7 +198,6 @@ def forecast(
         _require_columns(observed, needed, "observed")
     p = _stacked(model)
     floors = model.idata_["constant_data"]["floors"].to_numpy()
-    inv_items = model.idata_["constant_data"]["inv_items"].to_numpy()
     rng = np.random.default_rng(seed)
     frames = []
     for family in dict.fromkeys(new_models[FAMILY]):
@@ -216,14 +215,7 @@ def forecast(
         x = _covariates(scaler, rows)
         skills = alpha[:, None, :] + np.einsum("np,spd->snd", x, p["skill_slope"])
         mean = compute_mean_score(skills, p["loading"], p["intercept"], floors)
-        draws = mean
-        if kind == "score":
-            scale = observation_scale(mean, p["noise_scale"][:, None, :], inv_items)
-            if "noise_df" in p:
-                noise = rng.standard_t(np.broadcast_to(p["noise_df"][:, None, None], mean.shape))
-            else:
-                noise = rng.standard_normal(mean.shape)
-            draws = np.clip(mean + scale * noise, 0.0, 1.0)
+        draws = model._predictive(mean, rng) if kind == "score" else mean
         frames.append(model._tidy(rows.reset_index(drop=True), draws))
     return pd.concat(frames, ignore_index=True)
 
