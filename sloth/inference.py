@@ -250,10 +250,10 @@ def laplace_whitening(
 
 def _nuts(
     potential: Callable, u0: jnp.ndarray, key: jax.Array, *, num_warmup: int, num_samples: int,
-    target_accept: float, max_tree_depth: int, dense_mass: bool, progress_bar: bool,
+    chain_method: str, target_accept: float, max_tree_depth: int, dense_mass: bool,
+    progress_bar: bool,
 ) -> MCMC:
     num_chains = u0.shape[0]
-    chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     kernel = NUTS(
         potential_fn=potential, dense_mass=dense_mass, target_accept_prob=target_accept,
         max_tree_depth=max_tree_depth,
@@ -305,8 +305,10 @@ def run_nuts(
     dim = center.shape[0]
     key_init, key_pilot, key_run = jax.random.split(jax.random.PRNGKey(seed), 3)
     u0 = jitter * jax.random.normal(key_init, (num_chains, dim), dtype=center.dtype)
-    settings = dict(target_accept=target_accept, max_tree_depth=max_tree_depth,
-                    dense_mass=dense_mass, progress_bar=progress_bar)
+    chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
+    settings = dict(chain_method=chain_method, target_accept=target_accept,
+                    max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                    progress_bar=progress_bar)
     start = time.perf_counter()
     if pilot > 0:
         pilot_run = _nuts(
@@ -334,7 +336,6 @@ def run_nuts(
         for k, v in constrained.items()
     }
     extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
     return SamplerResult(
         samples=samples, extra=extra, chain_method=chain_method,
         seconds=time.perf_counter() - start,
@@ -366,13 +367,6 @@ def enable_compilation_cache() -> None:
         return
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-
-
-def ensure_host_devices(n: int = 4) -> None:
-    """Ask XLA for ``n`` CPU devices so chains run in parallel (no effect once JAX started)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        numpyro.set_host_device_count(max(n, os.cpu_count() or 1))
 
 
 def sample_stats(extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
