@@ -223,8 +223,7 @@ class SlothModel:
                 raise DataValidationError(
                     f"benchmarks {unknown} are not in the data (it has {list(data.benchmarks)})"
                 )
-            keep = [b for b in self.benchmarks]
-            data = data.subset(benchmarks=keep)
+            data = data.subset(benchmarks=list(self.benchmarks))
             has_score = data.observed.any(axis=1)
             if not has_score.all():
                 data = data.subset(models=has_score)
@@ -397,37 +396,53 @@ class SlothModel:
         if kind not in ("score", "mean"):
             raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
         frame = data.to_frame() if isinstance(data, ScoreTable) else pd.DataFrame(data)
-        for column in (MODEL, FAMILY, PARAMS, TOKENS, *self.scaler_.names[3:]):
-            if column not in frame.columns:
-                raise DataValidationError(
-                    f"predict needs a column {column!r}; the data has {list(frame.columns)}"
-                )
+        self._check_prediction_frame(frame, "predict's data")
         unknown = sorted(set(frame[FAMILY]) - set(self.families_))
         if unknown:
             raise DataValidationError(
                 f"families {unknown} were not in the fit; predict covers fitted families "
                 "only (forecast new families with the forecasting API)"
             )
+        draws = self._predict_draws(frame, kind, self.seed if seed is None else seed)
+        return self._tidy(frame, draws)
+
+    def _check_prediction_frame(self, frame: pd.DataFrame, name: str) -> None:
+        """Raise unless ``frame`` has the columns a prediction needs, with positive counts."""
+        needed = (MODEL, FAMILY, PARAMS, TOKENS, *self.scaler_.names[3:])
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise DataValidationError(
+                f"{name} lacks columns {missing}; it needs {list(needed)} (absolute counts "
+                f"for params and tokens); it has {list(frame.columns)}"
+            )
         for column in (PARAMS, TOKENS):
             values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
             if not np.all(np.isfinite(values) & (values > 0)):
                 bad = frame.loc[~(np.isfinite(values) & (values > 0)), MODEL].tolist()
                 raise DataValidationError(
-                    f"column {column!r} must hold positive counts; rows {bad[:10]} do not"
+                    f"column {column!r} of {name} must hold positive counts; rows {bad[:10]} "
+                    "do not"
                 )
-        draws = self._predict_draws(frame, kind, self.seed if seed is None else seed)
-        return self._tidy(frame, draws)
 
-    def _predict_draws(self, frame: pd.DataFrame, kind: str, seed: int) -> np.ndarray:
-        post = self.idata_["posterior"]
+    def _standardized(self, frame: pd.DataFrame) -> np.ndarray:
+        """Standardized covariates of the models in ``frame``, shape (n, P)."""
+        if not len(frame):
+            return np.zeros((0, len(self.scaler_.names)))
         extra = {k: frame[k].to_numpy(dtype=float) for k in self.scaler_.names[3:]}
-        x = self.scaler_.transform(
+        return self.scaler_.transform(
             frame[PARAMS].to_numpy(dtype=float), frame[TOKENS].to_numpy(dtype=float), extra
         )
+
+    def _draws(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Posterior draws of ``names`` with chains and draws stacked, each (S, ...)."""
+        post = self.idata_["posterior"]
+        return {k: post[k].to_numpy().reshape(-1, *post[k].shape[2:])
+                for k in names if k in post}
+
+    def _predict_draws(self, frame: pd.DataFrame, kind: str, seed: int) -> np.ndarray:
+        x = self._standardized(frame)
         fam_index = np.array([self.families_.index(f) for f in frame[FAMILY]])
-        stacked = {k: post[k].to_numpy().reshape(-1, *post[k].shape[2:])
-                   for k in ("family_efficiency", "skill_slope", "loading", "intercept",
-                             "noise_scale")}
+        stacked = self._draws(("family_efficiency", "skill_slope", "loading", "intercept"))
         floors = self.idata_["constant_data"]["floors"].to_numpy()
         skills = compute_skills(stacked["family_efficiency"], stacked["skill_slope"], x,
                                 fam_index)
@@ -439,12 +454,11 @@ class SlothModel:
     def _predictive(self, mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Posterior predictive scores from mean-score draws shaped (S, n, J): misfit and
         binomial noise added per draw, clipped to [0, 1]."""
-        post = self.idata_["posterior"]
-        noise_scale = post["noise_scale"].to_numpy().reshape(-1, mean.shape[-1])
+        draws = self._draws(("noise_scale", "noise_df"))
         inv_items = self.idata_["constant_data"]["inv_items"].to_numpy()
-        scale = observation_scale(mean, noise_scale[:, None, :], inv_items)
-        if "noise_df" in post:
-            df = post["noise_df"].to_numpy().reshape(-1)[:, None, None]
+        scale = observation_scale(mean, draws["noise_scale"][:, None, :], inv_items)
+        if "noise_df" in draws:
+            df = draws["noise_df"][:, None, None]
             noise = rng.standard_t(np.broadcast_to(df, mean.shape))
         else:
             noise = rng.standard_normal(mean.shape)
@@ -502,10 +516,9 @@ class SlothModel:
         )
         post = tree["posterior"].to_dataset()
         const = tree["constant_data"]
-        family_index = np.array([table.families.index(f) for f in table.family])
         skills = compute_skills(
             post["family_efficiency"].to_numpy(), post["skill_slope"].to_numpy(),
-            const["covariates"].to_numpy(), family_index,
+            const["covariates"].to_numpy(), table.family_index,
         )
         mean = compute_mean_score(
             skills, post["loading"].to_numpy(), post["intercept"].to_numpy(),

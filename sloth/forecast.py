@@ -13,28 +13,23 @@ vectorized over draws with JAX, so no refit is needed and forecasts take seconds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS
-from sloth.design import CovariateScaler
+from sloth.data.table import FAMILY
 from sloth.estimator import SlothModel
 from sloth.exceptions import DataValidationError
-from sloth.model import observation_scale
+from sloth.model import link_mean, observation_scale, score_distribution
 from sloth.posterior import compute_mean_score
 
 
 def _stacked(model: SlothModel) -> dict[str, np.ndarray]:
-    post = model.idata_["posterior"]
-    names = ["skill_slope", "loading", "intercept", "noise_scale", "family_scale", "family_corr"]
-    out = {k: post[k].to_numpy().reshape(-1, *post[k].shape[2:]) for k in names}
-    if "noise_df" in post:
-        out["noise_df"] = post["noise_df"].to_numpy().reshape(-1)
-    return out
+    return model._draws(
+        ("skill_slope", "loading", "intercept", "noise_scale", "family_scale", "family_corr",
+         "noise_df")
+    )
 
 
 def _log_conditional(
@@ -48,14 +43,10 @@ def _log_conditional(
     log_prior = -0.5 * jnp.sum(z**2)
     skills = alpha + base[rows]  # (m, d)
     eta = jnp.sum(skills * loading[cols], axis=-1) + intercept[cols]
-    mean = floors[cols] + (1 - floors[cols]) * jax.nn.sigmoid(eta)
+    mean = link_mean(eta, floors[cols])
     scale = observation_scale(mean, noise_scale[cols], inv_items[cols])
-    r = (y - mean) / scale
-    if df is None:
-        loglik = -0.5 * r**2 - jnp.log(scale)
-    else:
-        loglik = -0.5 * (df + 1) * jnp.log1p(r**2 / df) - jnp.log(scale)
-    return log_prior + jnp.sum(loglik)
+    noise_df = None if df is None else df - 1.0  # the model's site is df - 1
+    return log_prior + jnp.sum(score_distribution(mean, scale, noise_df).log_prob(y))
 
 
 def condition_efficiency(
@@ -186,16 +177,14 @@ def forecast(
     model._check_fitted()
     if kind not in ("score", "mean"):
         raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
-    scaler = model.scaler_
-    needed = (MODEL, FAMILY, PARAMS, TOKENS, *scaler.names[3:])
-    _require_columns(new_models, needed, "new_models")
+    model._check_prediction_frame(new_models, "new_models")
     known = sorted(set(new_models[FAMILY]) & set(model.families_))
     if known:
         raise DataValidationError(
             f"families {known} were in the fit: use SlothModel.predict for them"
         )
     if observed is not None:
-        _require_columns(observed, needed, "observed")
+        model._check_prediction_frame(observed, "observed")
     p = _stacked(model)
     floors = model.idata_["constant_data"]["floors"].to_numpy()
     rng = np.random.default_rng(seed)
@@ -204,7 +193,7 @@ def forecast(
         rows = new_models[new_models[FAMILY] == family]
         obs = (observed[observed[FAMILY] == family] if observed is not None
                else new_models.iloc[:0])
-        obs_x = _covariates(scaler, obs)
+        obs_x = model._standardized(obs)
         obs_scores = np.column_stack(
             [pd.to_numeric(obs[b], errors="coerce").to_numpy(dtype=float)
              if b in obs.columns else np.full(len(obs), np.nan) for b in model.benchmarks_]
@@ -212,25 +201,9 @@ def forecast(
         alpha, _ = condition_efficiency(
             model, obs_x, obs_scores, seed=int(rng.integers(2**31))
         )
-        x = _covariates(scaler, rows)
+        x = model._standardized(rows)
         skills = alpha[:, None, :] + np.einsum("np,spd->snd", x, p["skill_slope"])
         mean = compute_mean_score(skills, p["loading"], p["intercept"], floors)
         draws = model._predictive(mean, rng) if kind == "score" else mean
         frames.append(model._tidy(rows.reset_index(drop=True), draws))
     return pd.concat(frames, ignore_index=True)
-
-
-def _covariates(scaler: CovariateScaler, frame: pd.DataFrame) -> np.ndarray:
-    extra = {k: frame[k].to_numpy(dtype=float) for k in scaler.names[3:]}
-    return scaler.transform(
-        frame[PARAMS].to_numpy(dtype=float), frame[TOKENS].to_numpy(dtype=float), extra
-    ) if len(frame) else np.zeros((0, len(scaler.names)))
-
-
-def _require_columns(frame: pd.DataFrame, needed: Sequence[str], name: str) -> None:
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise DataValidationError(
-            f"{name} lacks columns {missing}; it needs {list(needed)} (absolute counts for "
-            f"params and tokens); it has {list(frame.columns)}"
-        )

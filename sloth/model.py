@@ -123,8 +123,19 @@ def assemble_loadings(structure: ModelStructure, free: jnp.ndarray) -> jnp.ndarr
     return loading.at[..., structure.free_rows, :].set(free)
 
 
-def _sigmoid(x: jnp.ndarray) -> jnp.ndarray:
-    return 0.5 * (jnp.tanh(0.5 * x) + 1.0)
+def link_mean(eta: jnp.ndarray, floors: jnp.ndarray) -> jnp.ndarray:
+    """Mean score above the guessing floor: ``c + (1 - c) * sigmoid(eta)`` (broadcasting)."""
+    return floors + (1.0 - floors) * 0.5 * (jnp.tanh(0.5 * eta) + 1.0)
+
+
+def score_distribution(
+    mean: jnp.ndarray, scale: jnp.ndarray, noise_df: jnp.ndarray | None
+) -> dist.Distribution:
+    """Distribution of an observed score: Student-t with ``1 + noise_df`` degrees of freedom,
+    or Normal when ``noise_df`` is ``None``."""
+    if noise_df is None:
+        return dist.Normal(mean, scale)
+    return dist.StudentT(noise_df + 1.0, mean, scale)
 
 
 def observation_scale(mean, noise_scale, inv_items):
@@ -212,14 +223,10 @@ def skill_model(
 
     skills = family_efficiency[family_index] + covariates @ skill_slope  # (n, d)
     eta = jnp.sum(skills[obs_model] * loading[obs_benchmark], axis=-1) + intercept[obs_benchmark]
-    floor = floors[obs_benchmark]
-    mean = floor + (1.0 - floor) * _sigmoid(eta)
+    mean = link_mean(eta, floors[obs_benchmark])
     scale = observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
     with numpyro.plate("score", obs_model.shape[0]):
-        if s.noise == "student_t":
-            numpyro.sample("scores", dist.StudentT(noise_df + 1.0, mean, scale), obs=scores)
-        else:
-            numpyro.sample("scores", dist.Normal(mean, scale), obs=scores)
+        numpyro.sample("scores", score_distribution(mean, scale, noise_df), obs=scores)
 
 
 def default_priors(overrides: Mapping[str, float] | None = None) -> dict[str, float]:

@@ -9,7 +9,6 @@ from sloth import SlothModel
 from sloth.data.simulate import simulate_leaderboard
 from sloth.exceptions import DataValidationError
 from sloth.forecast import (
-    _covariates,
     _log_conditional,
     _stacked,
     condition_efficiency,
@@ -61,7 +60,7 @@ def test_zero_observed_models_draw_from_the_population(setup):
 def test_conditional_matches_brute_force_importance_sampling(setup):
     model, rows, _, _ = setup
     obs = rows.iloc[:1]
-    x = _covariates(model.scaler_, obs)
+    x = model._standardized(obs)
     scores = obs[list(model.benchmarks_)].to_numpy(dtype=float)
     alpha, ess = condition_efficiency(model, x, scores, seed=2)
     assert np.median(ess) > 0.3
@@ -106,6 +105,10 @@ def test_forecast_rejects_fitted_families_and_missing_columns(setup):
         forecast(model, fitted)
     with pytest.raises(DataValidationError, match="tokens"):
         forecast(model, rows.drop(columns="tokens"))
+    negative = rows.copy()
+    negative.loc[0, "params"] = -7e9
+    with pytest.raises(DataValidationError, match=r"positive counts.*fam03-m0"):
+        forecast(model, negative.iloc[1:], observed=negative.iloc[:1])
 
 
 def test_cli_forecast_matches_the_api_and_rejects_bad_input(setup, tmp_path, capsys):
