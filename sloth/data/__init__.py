@@ -16,7 +16,6 @@ from sloth.data.registry import (
     register_benchmark,
     resolve_benchmarks,
 )
-from sloth.data.simulate import simulate_leaderboard
 from sloth.data.sources import DATA_FILES, DataFile, cache_dir, resolve_data_file, sha256_file
 from sloth.data.table import ScoreTable
 from sloth.data.validation import read_evaluations
@@ -39,3 +38,13 @@ __all__ = [
     "sha256_file",
     "simulate_leaderboard",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # imported on first use: sloth.data.simulate needs sloth.design, which needs
+    # sloth.data.table, so importing it here would make the two packages circular
+    if name == "simulate_leaderboard":
+        from sloth.data.simulate import simulate_leaderboard
+
+        return simulate_leaderboard
+    raise AttributeError(f"module 'sloth.data' has no attribute {name!r}")
