@@ -22,6 +22,7 @@ from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.design import CovariateScaler, FitArrays, build_arrays
 from sloth.diagnostics import sampler_summary
 from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
+from sloth.identifiability import check_structure
 from sloth.inference import (
     benchmark_information,
     choose_anchors,
@@ -33,13 +34,14 @@ from sloth.inference import (
     to_anchored,
 )
 from sloth.model import (
+    LINKS,
     NOISE_MODELS,
     ModelStructure,
     default_priors,
     observation_scale,
     skill_model,
 )
-from sloth.posterior import build_datatree, compute_mean_score, compute_skills
+from sloth.posterior import LINK_VARIABLES, build_datatree, compute_mean_score, compute_skills
 
 #: Posterior variables computed from the others, left out of saved files.
 DERIVED_VARIABLES = ("skills", "mean_score")
@@ -60,6 +62,11 @@ class SlothModel:
     extra_covariates : sequence of str, default ()
         Extra covariates of the skills besides size and tokens (columns of the table's
         ``extra_covariates``, e.g. ``"instruct"``).
+    link : {"logistic", "richards", "ceiling", "flexible"}, default "logistic"
+        Link from the linear predictor to the mean score, ``c + (1 - c) h sigmoid(eta)^k``
+        (see :func:`sloth.model.link_mean`): ``"logistic"`` has ``h = k = 1``; ``"richards"``
+        learns an asymmetry exponent ``k_j`` per benchmark, ``"ceiling"`` a ceiling ``h_j``
+        per benchmark, ``"flexible"`` both.
     noise : {"student_t", "normal"}, default "student_t"
         Misfit distribution of a score around its mean (binomial item noise is always added
         in quadrature where the benchmark's item count is known).
@@ -109,6 +116,7 @@ class SlothModel:
         *,
         benchmarks: Sequence[str] | None = None,
         extra_covariates: Sequence[str] = (),
+        link: Literal["logistic", "richards", "ceiling", "flexible"] = "logistic",
         noise: Literal["student_t", "normal"] = "student_t",
         family_parametrization: Literal["centered", "non_centered"] = "centered",
         anchors: Sequence[str] | None = None,
@@ -126,6 +134,7 @@ class SlothModel:
         self.n_skills = n_skills
         self.benchmarks = benchmarks
         self.extra_covariates = extra_covariates
+        self.link = link
         self.noise = noise
         self.family_parametrization = family_parametrization
         self.anchors = anchors
@@ -147,6 +156,7 @@ class SlothModel:
             "n_skills": self.n_skills,
             "benchmarks": None if self.benchmarks is None else list(self.benchmarks),
             "extra_covariates": list(self.extra_covariates),
+            "link": self.link,
             "noise": self.noise,
             "family_parametrization": self.family_parametrization,
             "anchors": None if self.anchors is None else list(self.anchors),
@@ -170,6 +180,8 @@ class SlothModel:
             )
         if self.noise not in NOISE_MODELS:
             raise ValueError(f"noise={self.noise!r}: allowed values are {list(NOISE_MODELS)}")
+        if self.link not in LINKS:
+            raise ValueError(f"link={self.link!r}: allowed values are {list(LINKS)}")
         for name, value in (("num_chains", self.num_chains), ("num_warmup", self.num_warmup),
                             ("num_samples", self.num_samples), ("map_starts", self.map_starts)):
             if int(value) < 1:
@@ -252,6 +264,9 @@ class SlothModel:
         """
         table = self._prepare(data)
         self._validate_config(table)
+        check_structure(
+            table, self.n_skills, anchors=self.anchors, extra_covariates=self.extra_covariates,
+        ).raise_if_errors()
         enable_compilation_cache()
         start = time.perf_counter()
         priors = default_priors(self.priors)
@@ -260,7 +275,7 @@ class SlothModel:
         base = ModelStructure(
             n_families=len(table.families), n_benchmarks=table.n_benchmarks,
             n_covariates=len(scaler.names), n_skills=self.n_skills, anchors=None,
-            noise=self.noise, priors=priors,
+            noise=self.noise, priors=priors, link=self.link,
         )
         self._log(
             f"{table.n_models} models, {len(table.families)} families, {table.n_scores} scores"
@@ -325,7 +340,8 @@ class SlothModel:
         self, arrays: FitArrays, structure: ModelStructure, samples: dict[str, np.ndarray]
     ) -> np.ndarray:
         sites = {"skill_slope", "family_offset", "family_efficiency", "family_scale",
-                 "family_corr_chol", "loading_free", "intercept", "noise_scale", "noise_df"}
+                 "family_corr_chol", "loading_free", "intercept", "noise_scale", "noise_df",
+                 *LINK_VARIABLES}
         flat = {k: jnp.asarray(v) for k, v in samples.items() if k in sites}
         ll = numpyro_log_likelihood(
             skill_model, flat, batch_ndims=2, **model_kwargs(arrays, structure)
@@ -442,14 +458,22 @@ class SlothModel:
     def _predict_draws(self, frame: pd.DataFrame, kind: str, seed: int) -> np.ndarray:
         x = self._standardized(frame)
         fam_index = np.array([self.families_.index(f) for f in frame[FAMILY]])
-        stacked = self._draws(("family_efficiency", "skill_slope", "loading", "intercept"))
-        floors = self.idata_["constant_data"]["floors"].to_numpy()
+        stacked = self._draws(("family_efficiency", "skill_slope"))
         skills = compute_skills(stacked["family_efficiency"], stacked["skill_slope"], x,
                                 fam_index)
-        mean = compute_mean_score(skills, stacked["loading"], stacked["intercept"], floors)
+        mean = self._mean_score(skills)
         if kind == "mean":
             return mean
         return self._predictive(mean, np.random.default_rng(seed))
+
+    def _mean_score(self, skills: np.ndarray) -> np.ndarray:
+        """Mean scores (S, n, J) from skill draws shaped (S, n, d), with this fit's link."""
+        p = self._draws(("loading", "intercept", *LINK_VARIABLES))
+        floors = self.idata_["constant_data"]["floors"].to_numpy()
+        return compute_mean_score(
+            skills, p["loading"], p["intercept"], floors, p.get("link_shape"),
+            p.get("link_ceiling"),
+        )
 
     def _predictive(self, mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Posterior predictive scores from mean-score draws shaped (S, n, J): misfit and
@@ -513,6 +537,7 @@ class SlothModel:
             n_covariates=len(scaler.names), n_skills=config["n_skills"],
             anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=config["noise"],
             priors=config["priors"], centered=config["family_parametrization"] == "centered",
+            link=config.get("link", "logistic"),
         )
         post = tree["posterior"].to_dataset()
         const = tree["constant_data"]
@@ -520,9 +545,10 @@ class SlothModel:
             post["family_efficiency"].to_numpy(), post["skill_slope"].to_numpy(),
             const["covariates"].to_numpy(), table.family_index,
         )
+        link = {k: post[k].to_numpy() for k in LINK_VARIABLES if k in post}
         mean = compute_mean_score(
             skills, post["loading"].to_numpy(), post["intercept"].to_numpy(),
-            const["floors"].to_numpy(),
+            const["floors"].to_numpy(), link.get("link_shape"), link.get("link_ceiling"),
         )
         post["skills"] = (("chain", "draw", "model", "skill"), skills)
         post["mean_score"] = (("chain", "draw", "model", "benchmark"), mean)

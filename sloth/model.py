@@ -5,7 +5,7 @@ covariates ``x_i`` (P,), skills are::
 
     theta_i = alpha_{f(i)} + B^T x_i                       (d,)
     eta_ij  = Lambda_j . theta_i + b_j
-    m_ij    = c_j + (1 - c_j) * sigmoid(eta_ij)
+    m_ij    = c_j + (1 - c_j) * h_j * r_k(eta_ij)      (see link_mean; logistic: h = k = 1)
 
 and the observed score ``y_ij ~ StudentT(nu, m_ij, s_ij)`` (or Normal) with
 ``s_ij^2 = sigma_j^2 + m_ij (1 - m_ij) / n_items_j`` (misfit plus binomial item noise).
@@ -48,9 +48,15 @@ DEFAULT_PRIORS: dict[str, float] = {
     "intercept_scale": 3.0,  # Normal scale of benchmark intercepts b_j (logit scale)
     "noise_scale_scale": 0.05,  # HalfNormal scale of the misfit sigma_j (score scale)
     "noise_df_rate": 0.1,  # Gamma(2, rate) prior on the Student-t degrees of freedom
+    "link_shape_scale": 0.5,  # LogNormal scale of the link's asymmetry exponent k_j
+    "link_ceiling_a": 8.0,  # Beta(a, b) prior on the link's ceiling h_j (fraction of 1 - c_j)
+    "link_ceiling_b": 1.0,
 }
 
 NOISE_MODELS = ("student_t", "normal")
+
+#: Link functions from the linear predictor to the mean score (see :func:`link_mean`).
+LINKS = ("logistic", "richards", "ceiling", "flexible")
 
 
 @dataclass(frozen=True)
@@ -84,15 +90,28 @@ class ModelStructure:
     noise: str = "student_t"
     priors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIORS))
     centered: bool = False
+    link: str = "logistic"
 
     def __post_init__(self) -> None:
         if self.noise not in NOISE_MODELS:
             raise ValueError(f"noise={self.noise!r} is not one of {NOISE_MODELS}")
+        if self.link not in LINKS:
+            raise ValueError(f"link={self.link!r} is not one of {LINKS}")
         if self.anchors is not None and len(self.anchors) != self.n_skills:
             raise ValueError(
                 f"anchors has {len(self.anchors)} entries; it needs one per skill "
                 f"({self.n_skills})"
             )
+
+    @property
+    def has_shape(self) -> bool:
+        """Whether the link has a per-benchmark asymmetry exponent ``link_shape``."""
+        return self.link in ("richards", "flexible")
+
+    @property
+    def has_ceiling(self) -> bool:
+        """Whether the link has a per-benchmark ceiling ``link_ceiling``."""
+        return self.link in ("ceiling", "flexible")
 
     @property
     def free_rows(self) -> np.ndarray:
@@ -123,9 +142,40 @@ def assemble_loadings(structure: ModelStructure, free: jnp.ndarray) -> jnp.ndarr
     return loading.at[..., structure.free_rows, :].set(free)
 
 
-def link_mean(eta: jnp.ndarray, floors: jnp.ndarray) -> jnp.ndarray:
-    """Mean score above the guessing floor: ``c + (1 - c) * sigmoid(eta)`` (broadcasting)."""
-    return floors + (1.0 - floors) * 0.5 * (jnp.tanh(0.5 * eta) + 1.0)
+def link_mean(
+    eta: ArrayLike, floors: ArrayLike, shape: ArrayLike | None = None,
+    ceiling: ArrayLike | None = None,
+) -> ArrayLike:
+    """Mean score from the linear predictor (broadcasting; NumPy and JAX arrays alike).
+
+    ``m = c + (1 - c) h r_k(eta)`` with the centred Richards curve
+    ``r_k(eta) = sigmoid(a_k eta + b_k)^k``, where ``b_k = logit(2^(-1/k))`` and
+    ``a_k = 1 / (2 k (1 - 2^(-1/k)))`` keep ``r_k(0) = 1/2`` and ``r_k'(0) = 1/4`` for every
+    ``k``. The logistic link is ``h = k = 1``. The asymmetry exponent ``k > 0`` lets a
+    benchmark rise slowly and saturate fast (``k > 1``) or the reverse, without moving its
+    midpoint or its slope there (so ``k`` is nearly orthogonal to the benchmark's intercept
+    and loadings, which keeps the posterior geometry simple); the ceiling ``h`` in (0, 1]
+    lets it saturate below a perfect score. The link is increasing in ``eta``.
+
+    Parameters
+    ----------
+    eta : array, shape (...)
+    floors : array, broadcastable to ``eta``
+        Guessing floor ``c`` of the benchmark.
+    shape, ceiling : array, broadcastable to ``eta``, optional
+        ``k`` and ``h`` (default 1).
+    """
+    xp = np if isinstance(eta, np.ndarray) else jnp
+    if shape is None:
+        rise = 0.5 * (xp.tanh(0.5 * eta) + 1.0)
+    else:
+        half = xp.exp2(-1.0 / shape)  # r_k(0) = sigmoid(b_k)^k = 1/2
+        offset = xp.log(half) - xp.log1p(-half)
+        scale = 1.0 / (2.0 * shape * (1.0 - half))
+        rise = xp.exp(-shape * xp.logaddexp(0.0, -(scale * eta + offset)))
+    if ceiling is not None:
+        rise = ceiling * rise
+    return floors + (1.0 - floors) * rise
 
 
 def score_distribution(
@@ -217,13 +267,24 @@ def skill_model(
     with numpyro.plate("benchmark", J):
         intercept = numpyro.sample("intercept", dist.Normal(0.0, pr["intercept_scale"]))
         noise_scale = numpyro.sample("noise_scale", dist.HalfNormal(pr["noise_scale_scale"]))
+        link_shape = link_ceiling = None
+        if s.has_shape:
+            link_shape = numpyro.sample("link_shape", dist.LogNormal(0.0, pr["link_shape_scale"]))
+        if s.has_ceiling:
+            link_ceiling = numpyro.sample(
+                "link_ceiling", dist.Beta(pr["link_ceiling_a"], pr["link_ceiling_b"])
+            )
     noise_df = None
     if s.noise == "student_t":
         noise_df = numpyro.sample("noise_df", dist.Gamma(2.0, pr["noise_df_rate"]))
 
     skills = family_efficiency[family_index] + covariates @ skill_slope  # (n, d)
     eta = jnp.sum(skills[obs_model] * loading[obs_benchmark], axis=-1) + intercept[obs_benchmark]
-    mean = link_mean(eta, floors[obs_benchmark])
+    mean = link_mean(
+        eta, floors[obs_benchmark],
+        None if link_shape is None else link_shape[obs_benchmark],
+        None if link_ceiling is None else link_ceiling[obs_benchmark],
+    )
     scale = observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
     with numpyro.plate("score", obs_model.shape[0]):
         numpyro.sample("scores", score_distribution(mean, scale, noise_df), obs=scores)

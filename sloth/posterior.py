@@ -7,6 +7,10 @@ import xarray as xr
 
 from sloth.data.table import ScoreTable
 from sloth.design import FitArrays
+from sloth.model import link_mean
+
+#: Posterior variables of the flexible links (per benchmark), present when the link has them.
+LINK_VARIABLES = ("link_shape", "link_ceiling")
 
 
 def skill_labels(n_skills: int) -> list[str]:
@@ -34,9 +38,10 @@ def compute_skills(
 
 
 def compute_mean_score(
-    skills: np.ndarray, loading: np.ndarray, intercept: np.ndarray, floors: np.ndarray
+    skills: np.ndarray, loading: np.ndarray, intercept: np.ndarray, floors: np.ndarray,
+    shape: np.ndarray | None = None, ceiling: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Mean scores ``c + (1 - c) sigmoid(theta Lambda^T + b)`` per draw.
+    """Mean scores ``link(theta Lambda^T + b)`` per draw (see :func:`sloth.model.link_mean`).
 
     Parameters
     ----------
@@ -44,13 +49,19 @@ def compute_mean_score(
     loading : ndarray, shape (..., J, d)
     intercept : ndarray, shape (..., J)
     floors : ndarray, shape (J,)
+    shape, ceiling : ndarray, shape (..., J), optional
+        The link's asymmetry exponent and ceiling (absent for the logistic link).
 
     Returns
     -------
     ndarray, shape (..., n, J)
     """
     eta = np.einsum("...nd,...jd->...nj", skills, loading) + intercept[..., None, :]
-    return floors + (1.0 - floors) / (1.0 + np.exp(-eta))
+    return np.asarray(link_mean(
+        eta, floors,
+        None if shape is None else np.asarray(shape)[..., None, :],
+        None if ceiling is None else np.asarray(ceiling)[..., None, :],
+    ))
 
 
 def build_datatree(
@@ -86,7 +97,10 @@ def build_datatree(
         samples["family_efficiency"], samples["skill_slope"], arrays.covariates,
         arrays.family_index,
     )
-    mean = compute_mean_score(skills, samples["loading"], samples["intercept"], arrays.floors)
+    mean = compute_mean_score(
+        skills, samples["loading"], samples["intercept"], arrays.floors,
+        samples.get("link_shape"), samples.get("link_ceiling"),
+    )
     corr_chol = samples.get("family_corr_chol")
     if corr_chol is None:
         corr = np.ones((*samples["skill_slope"].shape[:2], 1, 1))
@@ -108,6 +122,9 @@ def build_datatree(
     )
     if "noise_df" in samples:
         posterior["noise_df"] = (cd, samples["noise_df"] + 1.0)
+    for name in LINK_VARIABLES:
+        if name in samples:
+            posterior[name] = ((*cd, "benchmark"), samples[name])
     labels = skill_labels(d)
     coords = {
         "chain": np.arange(samples["skill_slope"].shape[0]),

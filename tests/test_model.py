@@ -104,3 +104,45 @@ def test_covariate_scaler_standardizes_and_round_trips():
     design = np.column_stack([np.ones(50), x])
     coef, *_ = np.linalg.lstsq(design, ln * ld, rcond=None)
     assert np.allclose(design @ coef, ln * ld)
+
+
+@pytest.mark.parametrize("k", [0.3, 1.0, 2.5])
+def test_centred_richards_link_keeps_midpoint_and_slope(k):
+    from sloth.model import link_mean
+
+    eta = np.linspace(-8, 8, 401)
+    shape = np.full_like(eta, k)
+    m = link_mean(eta, 0.25, shape, np.full_like(eta, 0.9))
+    assert np.all(np.diff(m) > 0)  # monotone
+    assert m.min() > 0.25 and m.max() < 0.25 + 0.75 * 0.9  # floor and ceiling
+    mid = link_mean(np.array([-1e-5, 0.0, 1e-5]), 0.0, np.full(3, k))
+    assert mid[1] == pytest.approx(0.5)
+    assert (mid[2] - mid[0]) / 2e-5 == pytest.approx(0.25, rel=1e-4)
+    # the asymmetry: k > 1 saturates faster above the midpoint than it rises below it
+    upper = link_mean(np.array([2.0]), 0.0, np.array([k]))[0] - 0.5
+    lower = 0.5 - link_mean(np.array([-2.0]), 0.0, np.array([k]))[0]
+    if k == 1.0:
+        assert lower == pytest.approx(upper, abs=1e-12)
+    else:
+        assert np.sign(lower - upper) == np.sign(k - 1.0)
+
+
+def test_link_reduces_to_logistic_and_agrees_between_numpy_and_jax():
+    import jax.numpy as jnp
+
+    from sloth.model import link_mean
+
+    eta = np.linspace(-6, 6, 25)
+    logistic = 0.1 + 0.9 / (1 + np.exp(-eta))
+    np.testing.assert_allclose(link_mean(eta, 0.1), logistic, rtol=1e-12)
+    np.testing.assert_allclose(link_mean(eta, 0.1, np.ones(25), np.ones(25)), logistic,
+                               rtol=1e-12)
+    k, h = np.full(25, 1.7), np.full(25, 0.8)
+    np.testing.assert_allclose(np.asarray(link_mean(jnp.asarray(eta), 0.1, jnp.asarray(k),
+                                                    jnp.asarray(h))),
+                               link_mean(eta, 0.1, k, h), rtol=1e-5)
+
+
+def test_unknown_link_is_rejected():
+    with pytest.raises(ValueError, match="link="):
+        ModelStructure(5, 8, 3, 2, None, "student_t", default_priors(), link="probit")
