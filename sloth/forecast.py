@@ -17,33 +17,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-from sloth.data.table import FAMILY
+from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS
 from sloth.estimator import SlothModel
 from sloth.exceptions import DataValidationError
 from sloth.model import link_mean, observation_scale, score_distribution
-from sloth.posterior import compute_mean_score
+from sloth.posterior import LINK_VARIABLES
 
 
 def _stacked(model: SlothModel) -> dict[str, np.ndarray]:
-    return model._draws(
+    p = model._draws(
         ("skill_slope", "loading", "intercept", "noise_scale", "family_scale", "family_corr",
-         "noise_df")
+         "noise_df", *LINK_VARIABLES)
     )
+    for name in LINK_VARIABLES:  # the logistic link: k = h = 1
+        p.setdefault(name, np.ones_like(p["intercept"]))
+    return p
 
 
 def _log_conditional(
     alpha: jnp.ndarray, chol: jnp.ndarray, base: jnp.ndarray, loading: jnp.ndarray,
     intercept: jnp.ndarray, noise_scale: jnp.ndarray, df: jnp.ndarray | None,
-    rows: jnp.ndarray, cols: jnp.ndarray, y: jnp.ndarray, floors: jnp.ndarray,
-    inv_items: jnp.ndarray,
+    shape: jnp.ndarray, ceiling: jnp.ndarray, rows: jnp.ndarray, cols: jnp.ndarray,
+    y: jnp.ndarray, floors: jnp.ndarray, inv_items: jnp.ndarray,
 ) -> jnp.ndarray:
     """Log density (up to a constant) of one family's efficiency given one draw, scalar."""
     z = jax.scipy.linalg.solve_triangular(chol, alpha, lower=True)
     log_prior = -0.5 * jnp.sum(z**2)
     skills = alpha + base[rows]  # (m, d)
     eta = jnp.sum(skills * loading[cols], axis=-1) + intercept[cols]
-    mean = link_mean(eta, floors[cols])
+    mean = link_mean(eta, floors[cols], shape[cols], ceiling[cols])
     scale = observation_scale(mean, noise_scale[cols], inv_items[cols])
     noise_df = None if df is None else df - 1.0  # the model's site is df - 1
     return log_prior + jnp.sum(score_distribution(mean, scale, noise_df).log_prob(y))
@@ -94,18 +98,17 @@ def condition_efficiency(
     base = np.einsum("kp,spd->skd", covariates, p["skill_slope"])  # (S, k, d)
     df = p.get("noise_df")
 
-    def logp(alpha, chol_s, base_s, loading_s, intercept_s, noise_s, df_s):
+    def logp(alpha, chol_s, base_s, loading_s, intercept_s, noise_s, df_s, shape_s, ceil_s):
         return _log_conditional(
             alpha, chol_s, base_s, loading_s, intercept_s, noise_s,
-            None if df is None else df_s, jnp.asarray(rows), jnp.asarray(cols), y, floors,
-            inv_items,
+            None if df is None else df_s, shape_s, ceil_s, jnp.asarray(rows),
+            jnp.asarray(cols), y, floors, inv_items,
         )
 
     grad = jax.grad(logp)
     hess = jax.hessian(logp)
 
-    def newton(chol_s, base_s, loading_s, intercept_s, noise_s, df_s):
-        args = (chol_s, base_s, loading_s, intercept_s, noise_s, df_s)
+    def newton(*args):
 
         def step(alpha, _):
             g = grad(alpha, *args)
@@ -129,12 +132,12 @@ def condition_efficiency(
     df_arr = jnp.asarray(df if df is not None else np.zeros(S))
     arrays = (
         *(jnp.asarray(a) for a in (chol, base, p["loading"], p["intercept"], p["noise_scale"])),
-        df_arr,
+        df_arr, jnp.asarray(p["link_shape"]), jnp.asarray(p["link_ceiling"]),
     )
     modes, cov_chols = jax.jit(jax.vmap(newton))(*arrays)
     eps = jnp.asarray(rng.standard_normal((S, proposals, d)))
     cand = modes[:, None, :] + jnp.einsum("sij,skj->ski", cov_chols, eps)
-    log_target = jax.jit(jax.vmap(jax.vmap(logp, in_axes=(0,) + (None,) * 6)))(cand, *arrays)
+    log_target = jax.jit(jax.vmap(jax.vmap(logp, in_axes=(0,) + (None,) * 8)))(cand, *arrays)
     log_proposal = -0.5 * jnp.sum(eps**2, axis=-1)  # up to the per-draw constant
     logw = np.asarray(log_target - log_proposal, dtype=float)
     logw -= logw.max(axis=1, keepdims=True)
@@ -145,6 +148,104 @@ def condition_efficiency(
     return np.asarray(cand)[np.arange(S), pick], ess_fraction
 
 
+def forecast_draws(
+    model: SlothModel,
+    new_models: pd.DataFrame,
+    observed: pd.DataFrame | None = None,
+    *,
+    kind: str = "score",
+    seed: int = 0,
+) -> np.ndarray:
+    """Posterior draws of the forecasts of :func:`forecast`, shape (S, n, J).
+
+    ``S`` is chains x draws, ``n`` the rows of ``new_models`` (in order), ``J`` the fit's
+    benchmarks. Parameters as in :func:`forecast`.
+    """
+    model._check_fitted()
+    if kind not in ("score", "mean"):
+        raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
+    model._check_prediction_frame(new_models, "new_models")
+    known = sorted(set(new_models[FAMILY]) & set(model.families_))
+    if known:
+        raise DataValidationError(
+            f"families {known} were in the fit: use SlothModel.predict for them"
+        )
+    if observed is not None:
+        model._check_prediction_frame(observed, "observed")
+    p = _stacked(model)
+    rng = np.random.default_rng(seed)
+    new_models = new_models.reset_index(drop=True)
+    S = p["skill_slope"].shape[0]
+    out = np.empty((S, len(new_models), len(model.benchmarks_)))
+    for family in dict.fromkeys(new_models[FAMILY]):
+        index = np.nonzero((new_models[FAMILY] == family).to_numpy())[0]
+        rows = new_models.iloc[index]
+        obs = (observed[observed[FAMILY] == family] if observed is not None
+               else new_models.iloc[:0])
+        obs_x = model._standardized(obs)
+        obs_scores = np.column_stack(
+            [pd.to_numeric(obs[b], errors="coerce").to_numpy(dtype=float)
+             if b in obs.columns else np.full(len(obs), np.nan) for b in model.benchmarks_]
+        ) if len(obs) else np.zeros((0, len(model.benchmarks_)))
+        alpha, _ = condition_efficiency(
+            model, obs_x, obs_scores, seed=int(rng.integers(2**31))
+        )
+        x = model._standardized(rows)
+        skills = alpha[:, None, :] + np.einsum("np,spd->snd", x, p["skill_slope"])
+        mean = model._mean_score(skills)
+        out[:, index, :] = model._predictive(mean, rng) if kind == "score" else mean
+    return out
+
+
+def refit_with(model: SlothModel, observed: pd.DataFrame) -> SlothModel:
+    """The exact alternative to conditioning: refit ``model``'s configuration on its data
+    plus the ``observed`` models of new families.
+
+    Parameters
+    ----------
+    model : fitted SlothModel
+    observed : DataFrame
+        Models of new families with their scores (columns as in :func:`forecast`).
+
+    Returns
+    -------
+    SlothModel
+        A new fitted model whose families include those of ``observed``.
+    """
+    from dataclasses import replace
+
+    from sloth.data.table import ScoreTable
+
+    model._check_fitted()
+    model._check_prediction_frame(observed, "observed")
+    table = model.table_
+    scores = np.column_stack(
+        [pd.to_numeric(observed[b], errors="coerce").to_numpy(dtype=float)
+         if b in observed.columns else np.full(len(observed), np.nan)
+         for b in table.benchmarks]
+    )
+    if np.isnan(scores).all():
+        raise DataValidationError(
+            "observed has no score in the fit's benchmarks "
+            f"{list(table.benchmarks)}: nothing to refit on"
+        )
+    extra = {k: np.concatenate([v, observed[k].to_numpy(dtype=float)])
+             for k, v in table.extra_covariates.items()}
+    combined = ScoreTable(
+        models=(*table.models, *observed[MODEL].astype(str)),
+        family=(*table.family, *observed[FAMILY].astype(str)),
+        params=np.concatenate([table.params, observed[PARAMS].to_numpy(dtype=float)]),
+        tokens=np.concatenate([table.tokens, observed[TOKENS].to_numpy(dtype=float)]),
+        benchmarks=table.benchmarks, floors=table.floors,
+        scores=np.vstack([table.scores, scores]), extra_covariates=extra,
+    )
+    config = model.get_config()
+    config.pop("priors")
+    refit = type(model)(**config, priors=model.priors, progress_bar=model.progress_bar,
+                        registry=model.registry)
+    return refit.fit(replace(combined, skipped=table.skipped))
+
+
 def forecast(
     model: SlothModel,
     new_models: pd.DataFrame,
@@ -152,6 +253,7 @@ def forecast(
     *,
     kind: str = "score",
     seed: int = 0,
+    method: str = "condition",
 ) -> pd.DataFrame:
     """Posterior predictions for models of families that were not in the fit.
 
@@ -167,43 +269,81 @@ def forecast(
     kind : {"score", "mean"}
         Posterior predictive of a score (with noise) or posterior of the mean score.
     seed : int
+    method : {"condition", "refit"}
+        ``"condition"`` (seconds): each posterior draw's shared parameters are kept and the
+        new family's efficiency is drawn from its conditional given the observed models.
+        ``"refit"`` (a full fit): the model is refitted with the observed models added
+        (:func:`refit_with`), so they also inform the shared parameters; families without
+        observed models are then drawn from the refitted population.
 
     Returns
     -------
     DataFrame
         One row per model and benchmark: ``model, family, benchmark, mean, median, q05,
         q95``.
+
+    See Also
+    --------
+    forecast_datatree : the same forecasts as a ``predictions`` group of the posterior.
     """
-    model._check_fitted()
-    if kind not in ("score", "mean"):
-        raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
-    model._check_prediction_frame(new_models, "new_models")
-    known = sorted(set(new_models[FAMILY]) & set(model.families_))
-    if known:
-        raise DataValidationError(
-            f"families {known} were in the fit: use SlothModel.predict for them"
-        )
-    if observed is not None:
-        model._check_prediction_frame(observed, "observed")
-    p = _stacked(model)
-    floors = model.idata_["constant_data"]["floors"].to_numpy()
-    rng = np.random.default_rng(seed)
-    frames = []
-    for family in dict.fromkeys(new_models[FAMILY]):
-        rows = new_models[new_models[FAMILY] == family]
-        obs = (observed[observed[FAMILY] == family] if observed is not None
-               else new_models.iloc[:0])
-        obs_x = model._standardized(obs)
-        obs_scores = np.column_stack(
-            [pd.to_numeric(obs[b], errors="coerce").to_numpy(dtype=float)
-             if b in obs.columns else np.full(len(obs), np.nan) for b in model.benchmarks_]
-        ) if len(obs) else np.zeros((0, len(model.benchmarks_)))
-        alpha, _ = condition_efficiency(
-            model, obs_x, obs_scores, seed=int(rng.integers(2**31))
-        )
-        x = model._standardized(rows)
-        skills = alpha[:, None, :] + np.einsum("np,spd->snd", x, p["skill_slope"])
-        mean = compute_mean_score(skills, p["loading"], p["intercept"], floors)
-        draws = model._predictive(mean, rng) if kind == "score" else mean
-        frames.append(model._tidy(rows.reset_index(drop=True), draws))
-    return pd.concat(frames, ignore_index=True)
+    if method not in ("condition", "refit"):
+        raise ValueError(f"method={method!r}: allowed values are 'condition' and 'refit'")
+    new_models = new_models.reset_index(drop=True)
+    if method == "refit" and observed is not None and len(observed):
+        refit = refit_with(model, observed)
+        seen = new_models[FAMILY].isin(set(observed[FAMILY])).to_numpy()
+        J = len(model.benchmarks_)
+        draws = np.empty((refit._draws(("intercept",))["intercept"].shape[0],
+                          len(new_models), J))
+        if seen.any():
+            draws[:, seen] = refit._predict_draws(new_models[seen], kind, seed)
+        if (~seen).any():
+            draws[:, ~seen] = forecast_draws(refit, new_models[~seen], None, kind=kind,
+                                             seed=seed)
+        return refit._tidy(new_models, draws)
+    draws = forecast_draws(model, new_models, observed, kind=kind, seed=seed)
+    return model._tidy(new_models, draws)
+
+
+def forecast_datatree(
+    model: SlothModel,
+    new_models: pd.DataFrame,
+    observed: pd.DataFrame | None = None,
+    *,
+    kind: str = "score",
+    seed: int = 0,
+) -> xr.DataTree:
+    """The fit's DataTree with the forecasts added as ArviZ ``predictions`` groups.
+
+    Parameters as in :func:`forecast`.
+
+    Returns
+    -------
+    xarray.DataTree
+        A copy of ``model.idata_`` with group ``predictions`` (variable ``scores``, dims
+        ``chain, draw, model, benchmark``; the posterior predictive with ``kind="score"``,
+        the mean score with ``kind="mean"``) and ``predictions_constant_data`` (family,
+        params and tokens of each forecast model).
+    """
+    draws = forecast_draws(model, new_models, observed, kind=kind, seed=seed)
+    post = model.idata_["posterior"]
+    chains, per_chain = post.sizes["chain"], post.sizes["draw"]
+    frame = new_models.reset_index(drop=True)
+    names = frame[MODEL].astype(str).to_numpy()
+    coords = {"chain": post["chain"].to_numpy(), "draw": post["draw"].to_numpy(),
+              "model": names, "benchmark": list(model.benchmarks_)}
+    predictions = xr.Dataset(
+        {"scores": (("chain", "draw", "model", "benchmark"),
+                    draws.reshape(chains, per_chain, *draws.shape[1:]))},
+        coords=coords, attrs={"kind": kind, "seed": seed},
+    )
+    constant = xr.Dataset(
+        {"model_family": ("model", frame[FAMILY].astype(str).to_numpy()),
+         "params": ("model", frame[PARAMS].to_numpy(dtype=float)),
+         "tokens": ("model", frame[TOKENS].to_numpy(dtype=float))},
+        coords={"model": names},
+    )
+    tree = model.idata_.copy()
+    tree["predictions"] = xr.DataTree(predictions)
+    tree["predictions_constant_data"] = xr.DataTree(constant)
+    return tree

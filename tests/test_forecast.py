@@ -13,6 +13,7 @@ from sloth.forecast import (
     _stacked,
     condition_efficiency,
     forecast,
+    forecast_datatree,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -75,19 +76,21 @@ def test_conditional_matches_brute_force_importance_sampling(setup):
     prior = np.einsum("sij,skj->ski", chol, z)
     base = np.einsum("kp,spd->skd", x, p["skill_slope"])
 
-    def loglik(a, chol_s, base_s, lam, b, sig, df):
+    def loglik(a, chol_s, base_s, lam, b, sig, df, shape, ceiling):
         # prior density cancels: subtract it from the conditional
         zz = jax.scipy.linalg.solve_triangular(chol_s, a, lower=True)
         return _log_conditional(
-            a, chol_s, base_s, lam, b, sig, df, jnp.asarray(rows_), jnp.asarray(cols_),
+            a, chol_s, base_s, lam, b, sig, df, shape, ceiling, jnp.asarray(rows_),
+            jnp.asarray(cols_),
             jnp.asarray(scores[rows_, cols_]), jnp.asarray(const["floors"].to_numpy()),
             jnp.asarray(const["inv_items"].to_numpy()),
         ) + 0.5 * jnp.sum(zz**2)
 
-    inner = jax.vmap(loglik, in_axes=(0,) + (None,) * 6)
+    inner = jax.vmap(loglik, in_axes=(0,) + (None,) * 8)
     logw = np.asarray(jax.jit(jax.vmap(inner))(
         jnp.asarray(prior), *(jnp.asarray(a) for a in (
-            chol, base, p["loading"], p["intercept"], p["noise_scale"], p["noise_df"]))
+            chol, base, p["loading"], p["intercept"], p["noise_scale"], p["noise_df"],
+            p["link_shape"], p["link_ceiling"]))
     ), dtype=float)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
@@ -138,3 +141,47 @@ def test_cli_forecast_matches_the_api_and_rejects_bad_input(setup, tmp_path, cap
                  str(tmp_path / "new.csv")])
     err = capsys.readouterr().err
     assert code == 2 and "--posterior" in err and "no such file" in err
+
+
+def test_refit_and_conditioning_agree(setup):
+    """Conditioning per draw without refitting matches the exact refit with the observed
+    model added: forecasts differ by much less than their interval widths."""
+    model, rows, truth, keep = setup
+    fast = forecast(model, rows.iloc[1:], rows.iloc[:1], kind="mean", seed=3)
+    exact = forecast(model, rows.iloc[1:], rows.iloc[:1], kind="mean", seed=3, method="refit")
+    width = (fast["q95"] - fast["q05"]).to_numpy()
+    gap = np.abs(fast["mean"] - exact["mean"]).to_numpy()
+    assert np.median(gap / width) < 0.15 and np.max(gap / width) < 0.5
+    np.testing.assert_allclose(exact["q95"] - exact["q05"], width, rtol=0.5)
+    true = truth.mean_score[~keep][1:].reshape(-1)
+    assert abs(np.abs(fast["mean"] - true).mean() - np.abs(exact["mean"] - true).mean()) < 0.01
+    with pytest.raises(ValueError, match="method="):
+        forecast(model, rows.iloc[1:], rows.iloc[:1], method="exact")
+
+
+def test_predictions_group_matches_the_table_and_fifty_candidates_are_fast(setup):
+    """The DataTree holds the same forecasts as the table; 50 (N, D) candidates of a new
+    family conditioned on one observed model take well under 5 s after a fit."""
+    import time
+
+    model, rows, _, _ = setup
+    n_grid = np.geomspace(1e9, 7e10, 10)
+    d_grid = np.geomspace(1e12, 1.5e13, 5)
+    grid = [(n, d) for n in n_grid for d in d_grid]
+    candidates = rows.iloc[:1].drop(columns=list(model.benchmarks_)).loc[[0] * 50]
+    candidates = candidates.assign(model=[f"cand{i}" for i in range(50)],
+                                   params=[g[0] for g in grid], tokens=[g[1] for g in grid])
+    forecast(model, candidates.iloc[:2], rows.iloc[:1], kind="mean")  # compile once
+    start = time.perf_counter()
+    table = forecast(model, candidates, rows.iloc[:1], kind="mean", seed=4)
+    assert time.perf_counter() - start < 5.0
+    assert len(table) == 50 * len(model.benchmarks_)
+    tree = forecast_datatree(model, candidates, rows.iloc[:1], kind="mean", seed=4)
+    pred = tree["predictions"]["scores"]
+    assert pred.dims == ("chain", "draw", "model", "benchmark")
+    assert pred.shape[:2] == model.idata_["posterior"]["intercept"].shape[:2]
+    means = pred.mean(("chain", "draw")).to_numpy().reshape(-1)
+    np.testing.assert_allclose(means, table["mean"].to_numpy(), atol=1e-12)
+    assert list(tree["predictions_constant_data"]["params"].to_numpy()) == list(
+        candidates["params"])
+    assert "posterior" in tree.children  # the fit's groups are kept
