@@ -4,6 +4,10 @@
 
     sloth fit [--data PATH] [--benchmarks v1|v2|all|NAME,NAME...] [--skills D]
               [--chains 4] [--warmup 500] [--samples 2000] [--out sloth-fit.nc] [--json]
+    sloth forecast --posterior FIT.nc --models new.csv [--observed scores.csv] ...
+    sloth evaluate --splits FILE --out predictions.csv [--zero-shot] ...
+    sloth diagnose FIT.nc [--json] [--strict]
+    sloth skills FIT.nc [--rotation geomin] [--figures DIR] [--json]
     sloth laws fit RUNS.csv ...        (loss scaling laws, see ``sloth laws --help``)
     sloth laws allocate FIT.json ...
 
@@ -602,12 +606,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_fit_parser(sub)
     _add_forecast_parser(sub)
+    from sloth.evaluate_cli import add_evaluate_parser
+
+    add_evaluate_parser(sub)
     try:
         from sloth.laws.cli import add_laws_parser
     except ImportError:
         pass
     else:
         add_laws_parser(sub)
+    from sloth.skills_cli import add_skills_parser
+
+    add_skills_parser(sub)
+    from sloth.diagnose_cli import add_diagnose_parser
+
+    add_diagnose_parser(sub)
     return parser
 
 
