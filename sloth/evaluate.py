@@ -23,7 +23,7 @@ from sloth.protocol import Protocol, Task, split_tasks
 #: Columns of the predictions table, in order.
 PREDICTION_COLUMNS = (
     "benchmarks", "observed_models_per_test_family", "test_families", "model", "benchmark",
-    "observed", "mean", "q05", "q95", "crps", "method", "split_k", "fit_seconds",
+    "observed", "mean", "q05", "q95", "median", "crps", "method", "split_k", "fit_seconds",
 )
 
 #: Conditioning of the held-out families on their observed models.
@@ -206,6 +206,7 @@ def _task_rows(task: Task, method: str, draws: np.ndarray, seconds: float,
         "mean": (draws.mean(axis=0) if point is None else point).reshape(-1),
         "q05": np.quantile(draws, 0.05, axis=0).reshape(-1),
         "q95": np.quantile(draws, 0.95, axis=0).reshape(-1),
+        "median": np.median(draws, axis=0).reshape(-1),
         "crps": crps_from_draws(draws, observed).reshape(-1),
         "method": method,
         "split_k": task.split.k,
