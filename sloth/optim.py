@@ -45,14 +45,14 @@ class BatchedResult:
     n_evals: int
 
 
-def _bucket(k: int) -> int:
-    """Padded batch size: the next power of two, at least 8."""
-    return max(8, 1 << (int(k) - 1).bit_length())
+def _bucket(k: int, min_batch: int = 8) -> int:
+    """Padded batch size: the next power of two, at least ``min_batch``."""
+    return max(min_batch, 1 << (int(k) - 1).bit_length())
 
 
-def _padded_call(fg: Objective, x: np.ndarray, rows: np.ndarray):
+def _padded_call(fg: Objective, x: np.ndarray, rows: np.ndarray, min_batch: int = 8):
     k = len(rows)
-    size = _bucket(k)
+    size = _bucket(k, min_batch)
     if size > k:
         pad = size - k
         x = np.concatenate([x, np.repeat(x[:1], pad, axis=0)])
@@ -68,7 +68,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def batched_lbfgs(fg: Objective, x0: np.ndarray, lower: np.ndarray | None = None,
                   upper: np.ndarray | None = None, *, maxiter: int = 500, memory: int = 10,
                   ftol: float = 1e-12, gtol: float = 1e-9,
-                  max_backtracks: int = 40) -> BatchedResult:
+                  max_backtracks: int = 40, min_batch: int = 8) -> BatchedResult:
     """Minimize ``S`` independent smooth objectives, one start each, together.
 
     L-BFGS (two-loop recursion, ``memory`` pairs) with a backtracking Armijo line search,
@@ -84,6 +84,11 @@ def batched_lbfgs(fg: Objective, x0: np.ndarray, lower: np.ndarray | None = None
         Starting points.
     lower, upper : ndarray, shape (P,), optional
         Box constraints (``None``: unbounded).
+    min_batch : int
+        Smallest padded batch passed to ``fg``. Batches are padded to powers of two so that
+        a jitted ``fg`` compiles once per size as problems finish; a costly objective with
+        few starts should use ``min_batch`` = its padded start count (one compile, no
+        wasted rows).
 
     Returns
     -------
@@ -95,7 +100,7 @@ def batched_lbfgs(fg: Objective, x0: np.ndarray, lower: np.ndarray | None = None
     hi = np.full(n_par, np.inf) if upper is None else np.asarray(upper, dtype=float)
     x = np.clip(x, lo, hi)
     all_rows = np.arange(n_prob)
-    f, g = _padded_call(fg, x, all_rows)
+    f, g = _padded_call(fg, x, all_rows, min_batch)
     n_evals = 1
     finite = np.isfinite(f) & np.isfinite(g).all(axis=1)
     f = np.where(finite, f, np.inf)
@@ -148,7 +153,7 @@ def batched_lbfgs(fg: Objective, x0: np.ndarray, lower: np.ndarray | None = None
         for _ls in range(max_backtracks):
             todo = np.flatnonzero(~accepted)
             trial = np.clip(xa[todo] + t[todo, None] * d[todo], lo, hi)
-            ft, gt = _padded_call(fg, trial, idx[todo])
+            ft, gt = _padded_call(fg, trial, idx[todo], min_batch)
             n_evals += 1
             ok = (np.isfinite(ft) & np.isfinite(gt).all(axis=1)
                   & (ft <= fa[todo] + 1e-4 * _dot(ga[todo], trial - xa[todo])))
