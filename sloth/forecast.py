@@ -139,13 +139,23 @@ def condition_efficiency(
     cand = modes[:, None, :] + jnp.einsum("sij,skj->ski", cov_chols, eps)
     log_target = jax.jit(jax.vmap(jax.vmap(logp, in_axes=(0,) + (None,) * 8)))(cand, *arrays)
     log_proposal = -0.5 * jnp.sum(eps**2, axis=-1)  # up to the per-draw constant
+    cand = np.asarray(cand, dtype=float)
     logw = np.asarray(log_target - log_proposal, dtype=float)
+    # proposals where the density overflows (extreme draws of the link) get no weight; a
+    # draw with no usable proposal falls back to its population draw
+    logw = np.where(np.isfinite(logw) & np.isfinite(cand).all(axis=-1), logw, -np.inf)
+    failed = ~np.isfinite(logw).any(axis=1)
+    if failed.any():
+        z = rng.standard_normal((int(failed.sum()), d))
+        cand[failed, 0] = np.einsum("sij,sj->si", chol[failed], z)
+        logw[failed] = -np.inf
+        logw[failed, 0] = 0.0
     logw -= logw.max(axis=1, keepdims=True)
     w = np.exp(logw)
     w /= w.sum(axis=1, keepdims=True)
-    ess_fraction = 1.0 / (w**2).sum(axis=1) / proposals
+    ess_fraction = np.where(failed, 0.0, 1.0 / (w**2).sum(axis=1) / proposals)
     pick = np.array([rng.choice(proposals, p=w_s) for w_s in w])
-    return np.asarray(cand)[np.arange(S), pick], ess_fraction
+    return cand[np.arange(S), pick], ess_fraction
 
 
 def forecast_draws(
