@@ -60,6 +60,8 @@ def sweep(args: argparse.Namespace) -> None:
 
     def append(rows: pd.DataFrame) -> None:
         nonlocal written
+        if predictions.exists():  # the columns of the file being resumed
+            rows = rows.reindex(columns=pd.read_csv(predictions, nrows=0).columns)
         rows.to_csv(predictions, mode="a", header=not predictions.exists(), index=False)
         new = pd.DataFrame(sloth.fits[written:])
         if len(new):
@@ -119,9 +121,6 @@ def report(args: argparse.Namespace) -> None:
     # zero-shot
     zero = pred[pred.observed_models_per_test_family == 0]
     if len(zero):
-        zs = summarize(zero)["settings"].set_index(["method", "benchmarks", "split_k"]
-                                                   if "split_k" in zero else None)
-        del zs
         lines += ["", "Zero-shot (k = 0: the held-out families contribute no model; the same "
                   "test models as each split):", "",
                   "| split | sloth zero-shot MAE | sloth coverage | FLOPs sigmoid shared "

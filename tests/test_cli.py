@@ -22,7 +22,8 @@ from sloth.cli import main
 FIT_OPTIONS = (
     "--data", "--benchmarks", "--family-column", "--floor", "--covariate", "--no-instruct",
     "--skip-incomplete",
-    "--skills", "--noise", "--anchors", "--chains", "--warmup", "--samples", "--target-accept",
+    "--skills", "--noise", "--link", "--anchors", "--chains", "--warmup", "--samples",
+    "--target-accept",
     "--map-starts", "--seed", "--out", "--json", "--quiet",
 )
 
@@ -210,7 +211,7 @@ def test_fit_help_lists_every_option_with_defaults(capsys):
     assert parser_options == set(FIT_OPTIONS)
     for default in ("(default: 3)", "(default: 4)", "(default: 500)", "(default: 2000)",
                     "sloth-fit.nc", "Family2", "(default: student_t)", "(default: 0.9)",
-                    "(default: off)", "all 12"):
+                    "(default: off)", "all 12", "(default: logistic)"):
         assert default in text, default
 
 

@@ -128,7 +128,7 @@ def test_sloth_and_baselines_in_one_run(simulated, tmp_path):
     helps, and sloth's intervals are calibrated where the baseline's are not."""
     table, _, raw = simulated
     protocol = load_protocol(_write(tmp_path, raw))
-    fast = {"n_skills": 2, "num_chains": 2, "num_warmup": 200, "num_samples": 200,
+    fast = {"n_skills": 2, "num_chains": 2, "num_warmup": 150, "num_samples": 150,
             "map_starts": 1, "link": "logistic"}
     methods = [sloth_forecaster(fast, conditioning="forecast"),
                baseline_forecaster("per_benchmark_flops_sigmoid_family_intercept")]
