@@ -138,6 +138,25 @@ def report(args: argparse.Namespace) -> None:
                 f"{summ.loc['sloth'].coverage90:.3f} | "
                 f"{summ.loc[BASELINES[1]].family_mae:.4f} | "
                 f"{ref_k['per_benchmark_flops_sigmoid_shared']:.4f} |")
+    if "median" in sk and sk["median"].notna().any():
+        with_median = sk[sk["median"].notna()]
+        mae_mean = (with_median["mean"] - with_median.observed).abs().mean()
+        mae_median = (with_median["median"] - with_median.observed).abs().mean()
+        lines += ["", f"Point forecast: on the {len(with_median)} held-out scores whose "
+                  f"predictive median was kept, MAE of the posterior predictive mean "
+                  f"{mae_mean:.4f}, of its median {mae_median:.4f} (score-averaged)."]
+    per = fits.groupby("benchmarks").agg(
+        fits=("fit_seconds", "size"), median_s=("fit_seconds", "median"),
+        max_s=("fit_seconds", "max"), map_s=("map_seconds", "median"),
+        models=("models", "median"), rhat=("rhat_max", "max"),
+        divergences=("divergences", "sum"), steps=("mean_leapfrog_steps", "mean"))
+    lines += ["", "| benchmarks | fits | models (median) | fit s (median) | fit s (max) | MAP s "
+              "(median) | worst R-hat | divergences | leapfrog steps |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in per.iterrows():
+        lines.append(f"| {name} | {int(row.fits)} | {row.models:.0f} | {row.median_s:.1f} | "
+                     f"{row.max_s:.1f} | {row.map_s:.1f} | {row.rhat:.3f} | "
+                     f"{int(row.divergences)} | {row.steps:.0f} |")
     lines += ["", "Fits (sloth): " + (
         f"{len(fits)} fits, wall seconds median {fits.fit_seconds.median():.1f}, max "
         f"{fits.fit_seconds.max():.1f}, total {fits.fit_seconds.sum() / 60:.1f} min; "

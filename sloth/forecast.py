@@ -36,6 +36,17 @@ def _stacked(model: SlothModel) -> dict[str, np.ndarray]:
     return p
 
 
+def _cholesky(corr: np.ndarray) -> np.ndarray:
+    """Cholesky factors of correlation matrices shaped (S, d, d), robust to draws that are
+    singular to rounding (eigenvalues floored at 1e-10)."""
+    try:
+        return np.linalg.cholesky(corr)
+    except np.linalg.LinAlgError:
+        eigval, eigvec = np.linalg.eigh(0.5 * (corr + np.swapaxes(corr, -1, -2)))
+        fixed = np.einsum("sij,sj,skj->sik", eigvec, np.maximum(eigval, 1e-10), eigvec)
+        return np.linalg.cholesky(fixed + 1e-12 * np.eye(corr.shape[-1]))
+
+
 def _log_conditional(
     alpha: jnp.ndarray, chol: jnp.ndarray, base: jnp.ndarray, loading: jnp.ndarray,
     intercept: jnp.ndarray, noise_scale: jnp.ndarray, df: jnp.ndarray | None,
@@ -86,7 +97,7 @@ def condition_efficiency(
     p = _stacked(model)
     S, d = p["family_scale"].shape
     rng = np.random.default_rng(seed)
-    chol = np.linalg.cholesky(p["family_corr"]) * p["family_scale"][:, :, None]
+    chol = _cholesky(p["family_corr"]) * p["family_scale"][:, :, None]
     rows, cols = np.nonzero(~np.isnan(scores))
     if len(rows) == 0:
         z = rng.standard_normal((S, d))

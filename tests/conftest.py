@@ -1,9 +1,10 @@
 """Session-wide test settings.
 
 - ``SLOTH_DATA_DIR`` points at ``../shared/data`` (beside the repository) when that folder
-  exists and the variable is not already set, so tests that need the reference data find it
-  without a download. ``tests/data/conftest.py`` unsets it for the data-loading tests, which
-  manage it themselves.
+  exists and the variable is not already set; a relative setting is made absolute. Tests
+  that need the reference data thus find it without a download, also in notebook kernels.
+  ``tests/data/conftest.py`` unsets it for the data-loading tests, which manage it
+  themselves.
 - Matplotlib draws with the non-interactive Agg backend (set in this process only, so
   notebook kernels started by the tests keep their own inline backend).
 """
@@ -18,6 +19,10 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 if SHARED_DATA.is_dir() and not os.environ.get("SLOTH_DATA_DIR"):
     os.environ["SLOTH_DATA_DIR"] = str(SHARED_DATA)
+elif os.environ.get("SLOTH_DATA_DIR"):
+    # absolute, so that notebook kernels and subprocesses started in other folders see the
+    # same data (README's test command passes the relative ../shared/data)
+    os.environ["SLOTH_DATA_DIR"] = str(Path(os.environ["SLOTH_DATA_DIR"]).resolve())
 
 try:
     import matplotlib
