@@ -244,6 +244,9 @@ def laplace_whitening(
     array, shape (k, k)
     """
     hess = np.asarray(jax.jit(jax.hessian(fp.potential))(center), dtype=float)
+    # a curvature that over- or underflows (float32 at an extreme link shape) carries no
+    # information: treat it as flat, so the floor below takes over in that direction
+    hess = np.nan_to_num(hess, nan=0.0, posinf=0.0, neginf=0.0)
     hess = 0.5 * (hess + hess.T)
     eigval, eigvec = np.linalg.eigh(hess)
     eigval = np.maximum(eigval, min_curvature)

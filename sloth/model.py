@@ -8,7 +8,8 @@ covariates ``x_i`` (P,), skills are::
     m_ij    = c_j + (1 - c_j) * h_j * r_k(eta_ij)      (see link_mean; logistic: h = k = 1)
 
 and the observed score ``y_ij ~ StudentT(nu, m_ij, s_ij)`` (or Normal) with
-``s_ij^2 = sigma_j^2 + m_ij (1 - m_ij) / n_items_j`` (misfit plus binomial item noise).
+``s_ij^2 = sigma_j^2 + m_ij (1 - m_ij) / n_items_j + r^2`` (misfit, binomial item noise and
+the rounding of reported scores).
 
 Identification. Scale, rotation, sign and permutation are pinned by ``d`` *anchor*
 benchmarks: anchor ``a_k`` loads on skill ``k`` alone with loading 1 (``Lambda_A = I``), so
@@ -169,9 +170,11 @@ def link_mean(
     if shape is None:
         rise = 0.5 * (xp.tanh(0.5 * eta) + 1.0)
     else:
-        half = xp.exp2(-1.0 / shape)  # r_k(0) = sigmoid(b_k)^k = 1/2
-        offset = xp.log(half) - xp.log1p(-half)
-        scale = 1.0 / (2.0 * shape * (1.0 - half))
+        # r_k(0) = sigmoid(b_k)^k = 1/2 with 2^(-1/k) = half, written without cancellation
+        log_half = -np.log(2.0) / shape
+        one_minus_half = -xp.expm1(log_half)
+        offset = log_half - xp.log(one_minus_half)
+        scale = 1.0 / (2.0 * shape * one_minus_half)
         rise = xp.exp(-shape * xp.logaddexp(0.0, -(scale * eta + offset)))
     if ceiling is not None:
         rise = ceiling * rise
@@ -188,12 +191,19 @@ def score_distribution(
     return dist.StudentT(noise_df + 1.0, mean, scale)
 
 
+#: Standard deviation of the rounding of reported scores (the leaderboard reports the newer
+#: benchmarks to two decimals: uniform rounding error of width 0.01). It keeps the scale of
+#: scores at the floor (MATH Lvl 5 of small models is 0.0) from collapsing to zero.
+SCORE_RESOLUTION_SD = 0.01 / 12**0.5
+
+
 def observation_scale(mean, noise_scale, inv_items):
-    """Scale of a score: misfit ``sigma_j`` and binomial item noise added in quadrature.
+    """Scale of a score: misfit ``sigma_j``, binomial item noise and rounding of the
+    reported score (:data:`SCORE_RESOLUTION_SD`) added in quadrature.
 
     Works on NumPy and JAX arrays alike (broadcasting shapes).
     """
-    return (noise_scale**2 + mean * (1.0 - mean) * inv_items) ** 0.5
+    return (noise_scale**2 + mean * (1.0 - mean) * inv_items + SCORE_RESOLUTION_SD**2) ** 0.5
 
 
 def skill_model(
