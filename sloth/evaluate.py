@@ -102,8 +102,10 @@ def sloth_forecaster(
     def fitted(task: Task, include_observed: bool) -> tuple[Any, float]:
         from sloth.estimator import SlothModel
 
-        key = (task.split.benchmark_list, task.group, include_observed and not task.zero_shot,
-               include_observed and task.split.k)
+        # the training rows: the split's complete rows less the group, plus the group's k
+        # smallest models when they are included (never for zero-shot tasks)
+        observed_k = task.split.k if include_observed else 0
+        key = (task.split.benchmark_list, task.group, observed_k)
         if key not in cache:
             table = task.training_table(include_observed)
             config = dict(base)
@@ -115,7 +117,7 @@ def sloth_forecaster(
             seconds = time.perf_counter() - start
             cache.clear()  # one fit kept: tasks of a group come together
             cache[key] = (model, seconds)
-            forecaster.fits.append(_fit_record(task, model, seconds, include_observed))
+            forecaster.fits.append(_fit_record(task, model, seconds, observed_k))
         return cache[key]
 
     def run(task: Task) -> tuple[np.ndarray, float, None]:
@@ -134,7 +136,7 @@ def sloth_forecaster(
     return forecaster
 
 
-def _fit_record(task: Task, model: Any, seconds: float, include_observed: bool) -> dict:
+def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict:
     """Sampler diagnostics of one fit of the harness."""
     import arviz_stats
 
@@ -147,7 +149,7 @@ def _fit_record(task: Task, model: Any, seconds: float, include_observed: bool) 
     stats = model.idata_["sample_stats"]
     return {
         "benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
-        "k": task.split.k if include_observed else 0, "models": model.table_.n_models,
+        "k": observed_k, "models": model.table_.n_models,
         "families": len(model.families_), "fit_seconds": seconds,
         "map_seconds": model.timings_["map"], "rhat_max": worst,
         "divergences": int(stats["diverging"].sum()),
