@@ -48,7 +48,9 @@ def sweep(args: argparse.Namespace) -> None:
         predictions.unlink()
         fits_file.unlink(missing_ok=True)
     options = {"link": args.link, "num_chains": args.chains, "num_warmup": args.warmup,
-               "num_samples": args.samples, "map_starts": args.map_starts}
+               "num_samples": args.samples, "map_starts": args.map_starts,
+               "family_benchmark_effects": args.family_benchmark_effects,
+               "max_tree_depth": args.max_tree_depth}
     sloth = sloth_forecaster(options, conditioning=args.conditioning)
     methods = [sloth, *(baseline_forecaster(b) for b in BASELINES)]
 
@@ -180,6 +182,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--map-starts", type=int, default=2)
+    parser.add_argument("--max-tree-depth", type=int, default=8,
+                        help="cap on NUTS trees: bounds the time of a badly conditioned split")
+    parser.add_argument("--family-benchmark-effects", action=argparse.BooleanOptionalAction,
+                        default=True, help="model each family's own deviation per benchmark")
     parser.add_argument("--tag", default="paper_", help="prefix of the output files")
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     args = parser.parse_args()

@@ -290,6 +290,7 @@ def _fit(args: argparse.Namespace) -> int:
         extra_covariates=covariates,
         noise=args.noise,
         link=args.link,
+        family_benchmark_effects=args.family_effects,
         anchors=_split_list(args.anchors),
         num_chains=args.chains,
         num_warmup=args.warmup,
@@ -499,6 +500,11 @@ def _add_fit_parser(sub: Any) -> None:
                        default="logistic",
                        help="link from skills to scores: flexible learns an asymmetry and a "
                             "ceiling per benchmark (more accurate forecasts, ~2x the time)")
+    model.add_argument("--family-effects", action=argparse.BooleanOptionalAction,
+                       default=True,
+                       help="model each family's own deviation per benchmark: forecasts carry "
+                            "a new family's deviations on its observed models to its larger "
+                            "ones (sloth.family_effects)")
     model.add_argument("--anchors", metavar="B1,B2,...", default=None,
                        help="anchor benchmark of each skill, comma-separated (default: "
                             "chosen from an exploratory MAP fit)")

@@ -22,6 +22,7 @@ from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.design import CovariateScaler, FitArrays, build_arrays
 from sloth.diagnostics import sampler_summary
 from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
+from sloth.family_effects import conditional_effects, estimate_effect_scales
 from sloth.identifiability import check_structure
 from sloth.inference import (
     benchmark_information,
@@ -38,6 +39,8 @@ from sloth.model import (
     NOISE_MODELS,
     ModelStructure,
     default_priors,
+    link_mean,
+    link_slope,
     observation_scale,
     skill_model,
 )
@@ -67,6 +70,13 @@ class SlothModel:
         (see :func:`sloth.model.link_mean`): ``"logistic"`` has ``h = k = 1``; ``"richards"``
         learns an asymmetry exponent ``k_j`` per benchmark, ``"ceiling"`` a ceiling ``h_j``
         per benchmark, ``"flexible"`` both.
+    family_benchmark_effects : bool, default True
+        Give each family its own deviation on each benchmark, ``v_fj ~ Normal(0, tau_j^2)``
+        on the linear-predictor scale (see :mod:`sloth.family_effects`): ``tau_j`` is
+        estimated from the fit's residuals after sampling, and predictions and forecasts
+        draw each family's ``v`` given its models' scores, so a new family's deviations on
+        its first models carry over to its larger ones (and a family with no observed model
+        gets the extra spread ``tau_j``).
     noise : {"student_t", "normal"}, default "student_t"
         Misfit distribution of a score around its mean (binomial item noise is always added
         in quadrature where the benchmark's item count is known).
@@ -87,6 +97,9 @@ class SlothModel:
         Target acceptance probability of NUTS.
     dense_mass : bool, default False
         Adapt a dense mass matrix on top of the Laplace whitening (else diagonal).
+    max_tree_depth : int, default 10
+        Maximum depth of NUTS trees (at most ``2**max_tree_depth - 1`` leapfrog steps per
+        iteration): a cap on the time a badly conditioned posterior can take.
     map_starts : int, default 2
         Random starts of the exploratory MAP fit that chooses the anchors.
     seed : int, default 0
@@ -108,6 +121,8 @@ class SlothModel:
         Standardization of the covariates.
     timings_ : dict
         Seconds spent in the MAP fits and in sampling.
+    family_benchmark_scale_ : ndarray of shape (J,) or None
+        Estimated ``tau_j`` of the family-by-benchmark effects (``None`` without them).
     """
 
     def __init__(
@@ -117,6 +132,7 @@ class SlothModel:
         benchmarks: Sequence[str] | None = None,
         extra_covariates: Sequence[str] = (),
         link: Literal["logistic", "richards", "ceiling", "flexible"] = "logistic",
+        family_benchmark_effects: bool = True,
         noise: Literal["student_t", "normal"] = "student_t",
         family_parametrization: Literal["centered", "non_centered"] = "centered",
         anchors: Sequence[str] | None = None,
@@ -126,6 +142,7 @@ class SlothModel:
         num_samples: int = 2000,
         target_accept: float = 0.9,
         dense_mass: bool = False,
+        max_tree_depth: int = 10,
         map_starts: int = 2,
         seed: int = 0,
         progress_bar: bool = True,
@@ -135,6 +152,7 @@ class SlothModel:
         self.benchmarks = benchmarks
         self.extra_covariates = extra_covariates
         self.link = link
+        self.family_benchmark_effects = family_benchmark_effects
         self.noise = noise
         self.family_parametrization = family_parametrization
         self.anchors = anchors
@@ -144,6 +162,7 @@ class SlothModel:
         self.num_samples = num_samples
         self.target_accept = target_accept
         self.dense_mass = dense_mass
+        self.max_tree_depth = max_tree_depth
         self.map_starts = map_starts
         self.seed = seed
         self.progress_bar = progress_bar
@@ -157,6 +176,7 @@ class SlothModel:
             "benchmarks": None if self.benchmarks is None else list(self.benchmarks),
             "extra_covariates": list(self.extra_covariates),
             "link": self.link,
+            "family_benchmark_effects": self.family_benchmark_effects,
             "noise": self.noise,
             "family_parametrization": self.family_parametrization,
             "anchors": None if self.anchors is None else list(self.anchors),
@@ -166,6 +186,7 @@ class SlothModel:
             "num_samples": self.num_samples,
             "target_accept": self.target_accept,
             "dense_mass": self.dense_mass,
+            "max_tree_depth": self.max_tree_depth,
             "map_starts": self.map_starts,
             "seed": self.seed,
         }
@@ -183,7 +204,8 @@ class SlothModel:
         if self.link not in LINKS:
             raise ValueError(f"link={self.link!r}: allowed values are {list(LINKS)}")
         for name, value in (("num_chains", self.num_chains), ("num_warmup", self.num_warmup),
-                            ("num_samples", self.num_samples), ("map_starts", self.map_starts)):
+                            ("num_samples", self.num_samples), ("map_starts", self.map_starts),
+                            ("max_tree_depth", self.max_tree_depth)):
             if int(value) < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
         if not 0.5 <= self.target_accept < 1:
@@ -198,6 +220,11 @@ class SlothModel:
             raise DataValidationError(
                 f"extra_covariates {missing} are not columns of the data (it has "
                 f"{sorted(table.extra_covariates)}): add them or drop them from extra_covariates"
+            )
+        if not isinstance(self.family_benchmark_effects, bool | np.bool_):
+            raise ValueError(
+                f"family_benchmark_effects={self.family_benchmark_effects!r}: allowed values are "
+                "True and False"
             )
         if self.anchors is not None:
             if len(self.anchors) != self.n_skills:
@@ -303,7 +330,8 @@ class SlothModel:
         result = run_nuts(
             arrays, structure, init.values, num_chains=self.num_chains,
             num_warmup=self.num_warmup, num_samples=self.num_samples,
-            target_accept=self.target_accept, dense_mass=self.dense_mass, seed=self.seed,
+            target_accept=self.target_accept, dense_mass=self.dense_mass,
+            max_tree_depth=int(self.max_tree_depth), seed=self.seed,
             progress_bar=self.progress_bar,
         )
         loglik = self._pointwise_log_likelihood(arrays, structure, result.samples)
@@ -322,6 +350,10 @@ class SlothModel:
             attrs,
         )
         self._set_fitted(table, scaler, anchor_names, structure)
+        if self.family_benchmark_effects:
+            self.family_benchmark_scale_ = self._estimate_family_benchmark_scale(arrays)
+            self.idata_.attrs["family_benchmark_scale"] = json.dumps(
+                [float(t) for t in self.family_benchmark_scale_])
         self.timings_ = {"map": map_seconds, "sampling": result.seconds,
                          "total": time.perf_counter() - start}
         return self
@@ -335,6 +367,7 @@ class SlothModel:
         self.benchmarks_ = list(table.benchmarks)
         self.families_ = list(table.families)
         self.models_ = list(table.models)
+        self.family_benchmark_scale_ = None
 
     def _pointwise_log_likelihood(
         self, arrays: FitArrays, structure: ModelStructure, samples: dict[str, np.ndarray]
@@ -461,18 +494,72 @@ class SlothModel:
         stacked = self._draws(("family_efficiency", "skill_slope"))
         skills = compute_skills(stacked["family_efficiency"], stacked["skill_slope"], x,
                                 fam_index)
-        mean = self._mean_score(skills)
+        rng = np.random.default_rng(seed)
+        if self.family_benchmark_effects:
+            # each family's benchmark effects, conditioned on its models in the fit
+            fitted = self.idata_["posterior"]["skills"].to_numpy()
+            fitted = fitted.reshape(-1, *fitted.shape[2:])
+            mean = np.empty((skills.shape[0], len(frame), len(self.benchmarks_)))
+            for f in np.unique(fam_index):
+                rows = fam_index == f
+                own = self.table_.family_index == f
+                effects = self._family_effects(fitted[:, own], self.table_.scores[own], rng)
+                mean[:, rows] = self._mean_score(skills[:, rows], effects)
+        else:
+            mean = self._mean_score(skills)
         if kind == "mean":
             return mean
-        return self._predictive(mean, np.random.default_rng(seed))
+        return self._predictive(mean, rng)
 
-    def _mean_score(self, skills: np.ndarray) -> np.ndarray:
-        """Mean scores (S, n, J) from skill draws shaped (S, n, d), with this fit's link."""
+    def _mean_score(self, skills: np.ndarray, effects: np.ndarray | None = None) -> np.ndarray:
+        """Mean scores (S, n, J) from skill draws shaped (S, n, d), with this fit's link, and
+        a family's benchmark effects (S, J) added to the linear predictor when given."""
         p = self._draws(("loading", "intercept", *LINK_VARIABLES))
         floors = self.idata_["constant_data"]["floors"].to_numpy()
         return compute_mean_score(
             skills, p["loading"], p["intercept"], floors, p.get("link_shape"),
-            p.get("link_ceiling"),
+            p.get("link_ceiling"), offset=effects,
+        )
+
+    def _family_effects(
+        self, skills: np.ndarray, scores: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        """Draws (S, J) of one family's benchmark effects given the skills (S, k, d) and the
+        scores (k, J; ``nan`` where missing) of its observed models (``k`` may be 0: the
+        population); ``None`` for a fit without family-by-benchmark effects."""
+        if not self.family_benchmark_effects:
+            return None
+        p = self._draws(("loading", "intercept", "noise_df"))
+        eta = np.einsum("skd,sjd->skj", skills, p["loading"]) + p["intercept"][:, None, :]
+        mean, var, slope = self._cell_moments(eta)
+        resid = np.asarray(scores, dtype=float)[None] - mean
+        return conditional_effects(resid, var, slope, self.family_benchmark_scale_,
+                                   p.get("noise_df"), rng)
+
+    def _cell_moments(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, noise variance and link slope per draw for linear predictors (S, n, J)."""
+        p = self._draws(("noise_scale", *LINK_VARIABLES))
+        const = self.idata_["constant_data"]
+        floors = const["floors"].to_numpy()
+        link = [None if p.get(k) is None else p[k][:, None, :] for k in LINK_VARIABLES]
+        mean = link_mean(eta, floors, *link)
+        scale = observation_scale(mean, p["noise_scale"][:, None, :],
+                                  const["inv_items"].to_numpy())
+        return mean, scale**2, link_slope(eta, floors, *link)
+
+    def _estimate_family_benchmark_scale(self, arrays: FitArrays) -> np.ndarray:
+        """Empirical-Bayes ``tau_j`` (J,) from the fit's residuals at posterior means."""
+        p = self._draws(("loading", "intercept"))
+        skills = self.idata_["posterior"]["skills"].to_numpy()
+        skills = skills.reshape(-1, *skills.shape[2:])
+        eta = np.einsum("snd,sjd->snj", skills, p["loading"]) + p["intercept"][:, None, :]
+        mean, var, slope = (m.mean(axis=0) for m in self._cell_moments(eta))
+        rows, cols = arrays.obs_model, arrays.obs_benchmark
+        resid = np.asarray(arrays.scores, dtype=float) - mean[rows, cols]
+        return estimate_effect_scales(
+            resid, var[rows, cols], slope[rows, cols], arrays.family_index[rows], cols,
+            len(self.families_), len(self.benchmarks_),
+            prior_scale=default_priors(self.priors)["family_benchmark_scale"],
         )
 
     def _predictive(self, mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -528,6 +615,7 @@ class SlothModel:
         if "config" not in tree.attrs:
             raise DataValidationError(f"{path!r} is not a sloth posterior file (no config)")
         config = json.loads(tree.attrs["config"])
+        config.setdefault("family_benchmark_effects", False)  # files before the option
         model = cls(**config, progress_bar=False)
         table = _table_from_tree(tree)
         scaler = CovariateScaler.from_attrs(json.loads(tree.attrs["scaler"]))
@@ -555,6 +643,12 @@ class SlothModel:
         tree["posterior"] = xr.DataTree(post)
         model.idata_ = tree
         model._set_fitted(table, scaler, anchors, structure)
+        if "family_benchmark_scale" in tree.attrs:
+            model.family_benchmark_scale_ = np.asarray(
+                json.loads(tree.attrs["family_benchmark_scale"]), dtype=float)
+        elif model.family_benchmark_effects:
+            model.family_benchmark_scale_ = model._estimate_family_benchmark_scale(
+                build_arrays(table, scaler, tree["constant_data"]["inv_items"].to_numpy()))
         return model
 
 

@@ -79,6 +79,9 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--link", default="flexible",
                    choices=("logistic", "richards", "ceiling", "flexible"),
                    help="sloth's link from skills to scores")
+    p.add_argument("--family-effects", action=argparse.BooleanOptionalAction, default=True,
+                   help="model each family's own deviation per benchmark, carried from its "
+                        "observed models to its forecasts (sloth.family_effects)")
     p.add_argument("--skills", metavar="D", type=_int_in(1, 4, "--skills"), default=3,
                    help="number of latent skills")
     p.add_argument("--conditioning", choices=("refit", "forecast"), default="refit",
@@ -144,7 +147,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name in args.methods:
         if name == SLOTH_METHOD:
             options = {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
-                       "num_warmup": args.warmup, "num_samples": args.samples}
+                       "num_warmup": args.warmup, "num_samples": args.samples,
+                       "family_benchmark_effects": args.family_effects}
             methods.append(sloth_forecaster(options, conditioning=args.conditioning,
                                             seed=args.seed))
         else:

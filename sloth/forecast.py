@@ -213,7 +213,9 @@ def forecast_draws(
         )
         x = model._standardized(rows)
         skills = alpha[:, None, :] + np.einsum("np,spd->snd", x, p["skill_slope"])
-        mean = model._mean_score(skills)
+        obs_skills = alpha[:, None, :] + np.einsum("kp,spd->skd", obs_x, p["skill_slope"])
+        effects = model._family_effects(obs_skills, obs_scores, rng)
+        mean = model._mean_score(skills, effects)
         out[:, index, :] = model._predictive(mean, rng) if kind == "score" else mean
     return out
 

@@ -18,8 +18,8 @@ import numpy as np
 import numpyro
 import scipy.linalg
 from jax.flatten_util import ravel_pytree
-from numpyro.infer import MCMC, NUTS, init_to_value
-from numpyro.infer.util import initialize_model
+from numpyro.infer import MCMC, NUTS
+from numpyro.infer.util import _get_model_transforms, constrain_fn, potential_energy
 
 from sloth.design import FitArrays
 from sloth.model import ModelStructure, skill_model
@@ -62,24 +62,36 @@ class FlatPotential:
 def flat_potential(
     arrays: FitArrays, structure: ModelStructure, init_values: dict | None = None, seed: int = 0
 ) -> FlatPotential:
-    """Compile the potential of :func:`skill_model` over a flat unconstrained vector."""
-    strategy = (
-        init_to_value(values=init_values) if init_values is not None
-        else numpyro.infer.init_to_uniform(radius=0.5)
-    )
-    info = initialize_model(
-        jax.random.PRNGKey(seed), skill_model, model_kwargs=model_kwargs(arrays, structure),
-        init_strategy=strategy,
-    )
-    flat, unravel = ravel_pytree(info.param_info.z)
+    """Compile the potential of :func:`skill_model` over a flat unconstrained vector.
+
+    The model is traced once (seeded) for its sites and their transforms; the starting
+    point is ``init_values`` (constrained values; sites it lacks keep their seeded prior
+    draw), else the seeded prior draw. (NumPyro's ``initialize_model`` would also compile a
+    search for a valid starting point, about a second per call at every new data shape; the
+    MAP and NUTS starts here are always valid, and every caller checks finiteness.)
+    """
+    kwargs = model_kwargs(arrays, structure)
+    with numpyro.handlers.seed(rng_seed=seed):
+        transforms, _, _, trace = _get_model_transforms(skill_model, (), kwargs)
+    values = {
+        name: (jnp.asarray(init_values[name], dtype=site["value"].dtype)
+               if init_values is not None and name in init_values else site["value"])
+        for name, site in trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+    unconstrained = {name: transforms[name].inv(v) for name, v in values.items()}
+    flat, unravel = ravel_pytree(unconstrained)
 
     def potential(v: jnp.ndarray) -> jnp.ndarray:
-        return info.potential_fn(unravel(v))
+        return potential_energy(skill_model, (), kwargs, unravel(v))
+
+    def postprocess(v: jnp.ndarray) -> dict:
+        return constrain_fn(skill_model, (), kwargs, unravel(v), return_deterministic=True)
 
     return FlatPotential(
         flat_init=flat, unravel=unravel, potential=jax.jit(potential),
         value_and_grad=jax.jit(jax.value_and_grad(potential)),
-        postprocess=jax.jit(jax.vmap(lambda v: info.postprocess_fn(unravel(v)))),
+        postprocess=jax.jit(jax.vmap(postprocess)),
     )
 
 

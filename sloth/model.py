@@ -52,6 +52,9 @@ DEFAULT_PRIORS: dict[str, float] = {
     "link_shape_scale": 0.5,  # LogNormal scale of the link's asymmetry exponent k_j
     "link_ceiling_a": 8.0,  # Beta(a, b) prior on the link's ceiling h_j (fraction of 1 - c_j)
     "link_ceiling_b": 1.0,
+    # HalfNormal scale of tau_j, a family's own deviation on benchmark j (linear-predictor
+    # scale), estimated after sampling when family_benchmark_effects=True (sloth.family_effects)
+    "family_benchmark_scale": 0.5,
 }
 
 NOISE_MODELS = ("student_t", "normal")
@@ -179,6 +182,31 @@ def link_mean(
     if ceiling is not None:
         rise = ceiling * rise
     return floors + (1.0 - floors) * rise
+
+
+def link_slope(
+    eta: ArrayLike, floors: ArrayLike, shape: ArrayLike | None = None,
+    ceiling: ArrayLike | None = None,
+) -> ArrayLike:
+    """Derivative of :func:`link_mean` with respect to ``eta`` (same arguments and shapes).
+
+    With ``s = sigmoid(a_k eta + b_k)`` and ``r = s^k``: ``dm/deta = (1 - c) h k a_k r (1 - s)``
+    (logistic: ``(1 - c) sigmoid(eta) (1 - sigmoid(eta))``).
+    """
+    xp = np if isinstance(eta, np.ndarray) else jnp
+    if shape is None:
+        slope = 0.25 * (1.0 - xp.tanh(0.5 * eta) ** 2)
+    else:
+        log_half = -np.log(2.0) / shape
+        one_minus_half = -xp.expm1(log_half)
+        offset = log_half - xp.log(one_minus_half)
+        scale = 1.0 / (2.0 * shape * one_minus_half)
+        x = scale * eta + offset
+        # k a r (1 - s) = k a exp(-k softplus(-x) - softplus(x))
+        slope = shape * scale * xp.exp(-shape * xp.logaddexp(0.0, -x) - xp.logaddexp(0.0, x))
+    if ceiling is not None:
+        slope = ceiling * slope
+    return (1.0 - floors) * slope
 
 
 def score_distribution(

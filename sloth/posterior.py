@@ -40,6 +40,7 @@ def compute_skills(
 def compute_mean_score(
     skills: np.ndarray, loading: np.ndarray, intercept: np.ndarray, floors: np.ndarray,
     shape: np.ndarray | None = None, ceiling: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mean scores ``link(theta Lambda^T + b)`` per draw (see :func:`sloth.model.link_mean`).
 
@@ -51,12 +52,16 @@ def compute_mean_score(
     floors : ndarray, shape (J,)
     shape, ceiling : ndarray, shape (..., J), optional
         The link's asymmetry exponent and ceiling (absent for the logistic link).
+    offset : ndarray, shape (..., J), optional
+        Added to the linear predictor of every model (a family's benchmark effects).
 
     Returns
     -------
     ndarray, shape (..., n, J)
     """
     eta = np.einsum("...nd,...jd->...nj", skills, loading) + intercept[..., None, :]
+    if offset is not None:
+        eta = eta + np.asarray(offset)[..., None, :]
     return np.asarray(link_mean(
         eta, floors,
         None if shape is None else np.asarray(shape)[..., None, :],

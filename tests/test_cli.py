@@ -22,7 +22,9 @@ from sloth.cli import main
 FIT_OPTIONS = (
     "--data", "--benchmarks", "--family-column", "--floor", "--covariate", "--no-instruct",
     "--skip-incomplete",
-    "--skills", "--noise", "--link", "--anchors", "--chains", "--warmup", "--samples",
+    "--skills", "--noise", "--link", "--family-effects", "--no-family-effects", "--anchors",
+    "--chains", "--warmup",
+    "--samples",
     "--target-accept",
     "--map-starts", "--seed", "--out", "--json", "--quiet",
 )
@@ -257,6 +259,8 @@ def test_fit_end_to_end_json(capsys, tmp_path):
     assert out_file.is_file()
 
     model = SlothModel.load(out_file)
+    assert model.family_benchmark_effects  # on by default
+    assert model.family_benchmark_scale_.shape == (table.n_benchmarks,)
     pred = model.predict(table.to_frame().head(3))
     assert len(pred) == 3 * table.n_benchmarks
     assert pred[["mean", "q05", "q95"]].notna().all().all()
@@ -278,3 +282,14 @@ def test_leaderboard_fits_default_to_the_instruct_covariate():
     assert _covariates(parse(["fit", "--no-instruct"]), with_flag) == []
     assert _covariates(parse(["fit"]), table) == []
     assert _covariates(parse(["fit", "--covariate", "size_class"]), with_flag) == ["size_class"]
+
+
+def test_family_effects_flag():
+    from sloth.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["fit"]).family_effects is True
+    assert parse(["fit", "--no-family-effects"]).family_effects is False
+    evaluate = ["evaluate", "--splits", "s.json", "--out", "p.csv"]
+    assert parse(evaluate).family_effects is True
+    assert parse([*evaluate, "--no-family-effects"]).family_effects is False

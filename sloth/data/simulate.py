@@ -24,7 +24,8 @@ class SimulationTruth:
 
     Shapes: skill_slope (P, d) on the covariates standardized by ``scaler``; family_efficiency
     (F, d); loading (J, d); intercept, noise_scale, inv_items (J,); skills (n, d);
-    mean_score (n, J).
+    mean_score (n, J); family_benchmark_effect (F, J), the families' own deviations on the
+    linear-predictor scale (zeros unless simulated).
     """
 
     skill_slope: np.ndarray
@@ -37,6 +38,7 @@ class SimulationTruth:
     skills: np.ndarray
     mean_score: np.ndarray
     scaler: CovariateScaler
+    family_benchmark_effect: np.ndarray | None = None
 
 
 def _default_benchmarks(n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -67,6 +69,7 @@ def simulate_leaderboard(
     noise_scale: float = 0.02,
     noise_df: float = 5.0,
     missing_fraction: float = 0.1,
+    family_benchmark_sd: float | Sequence[float] = 0.0,
     seed: int = 0,
 ) -> tuple[ScoreTable, SimulationTruth]:
     """Simulate a leaderboard of model families from the latent-skill model.
@@ -94,6 +97,10 @@ def simulate_leaderboard(
         Degrees of freedom of the Student-t misfit (``inf`` for Normal).
     missing_fraction : float
         Fraction of cells left unobserved at random (every model keeps one score).
+    family_benchmark_sd : float or sequence of length J
+        Standard deviation ``tau_j`` of each family's own deviation on each benchmark,
+        ``v_fj ~ Normal(0, tau_j^2)`` added to the linear predictor (see
+        :mod:`sloth.family_effects`); 0 (the default) leaves them out and draws nothing.
     seed : int
         Seed of the NumPy generator; the same seed gives the same leaderboard.
 
@@ -140,6 +147,13 @@ def simulate_leaderboard(
 
     skills = family_efficiency[family_index] + x @ skill_slope
     eta = skills @ loading.T + intercept
+    tau = np.broadcast_to(np.asarray(family_benchmark_sd, dtype=float), (J,))
+    if np.any(tau < 0):
+        raise ValueError(f"family_benchmark_sd={family_benchmark_sd!r} must be >= 0")
+    effect = np.zeros((n_families, J))
+    if np.any(tau > 0):  # nothing drawn otherwise: simulations without effects are unchanged
+        effect = rng.normal(size=(n_families, J)) * tau
+        eta = eta + effect[family_index]
     mean = floor_arr + (1 - floor_arr) / (1 + np.exp(-eta))
     scale = observation_scale(mean, noise_scale, inv_items)
     if np.isfinite(noise_df):
@@ -173,6 +187,7 @@ def simulate_leaderboard(
         skills=skills,
         mean_score=mean,
         scaler=scaler,
+        family_benchmark_effect=effect,
     )
     return table, truth
 
