@@ -160,7 +160,8 @@ def report(args: argparse.Namespace) -> None:
                      f"{row.max_s:.1f} | {row.map_s:.1f} | {row.rhat:.3f} | "
                      f"{int(row.divergences)} | {row.steps:.0f} |")
     lines += ["", "Fits (sloth): " + (
-        f"{len(fits)} fits, wall seconds median {fits.fit_seconds.median():.1f}, max "
+        f"{len(fits)} fits, {int((fits.fit_seconds <= 30).sum())} of them within 30 s; "
+        f"wall seconds median {fits.fit_seconds.median():.1f}, max "
         f"{fits.fit_seconds.max():.1f}, total {fits.fit_seconds.sum() / 60:.1f} min; "
         f"worst R-hat {fits.rhat_max.max():.3f} (fits with R-hat > 1.05: "
         f"{int((fits.rhat_max > 1.05).sum())}); divergences total {fits.divergences.sum()}; "

@@ -107,6 +107,11 @@ def sloth_forecaster(
         observed_k = task.split.k if include_observed else 0
         key = (task.split.benchmark_list, task.group, observed_k)
         if key not in cache:
+            import jax
+
+            # every split compiles its own programs; a sweep that keeps them all runs out of
+            # LLVM's code memory after about 40 fits ("Unable to allocate section memory")
+            jax.clear_caches()
             table = task.training_table(include_observed)
             config = dict(base)
             if "extra_covariates" not in config:

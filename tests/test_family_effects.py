@@ -1,11 +1,13 @@
 """Family-by-benchmark effects: block likelihood, conditionals, estimation and forecasts."""
 
 import copy
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import stats
 
 from sloth import SlothModel
@@ -175,6 +177,19 @@ def test_effects_carry_a_new_familys_deviations_to_its_larger_models(fitted, tmp
     rows = frame[frame["family"] == HELD_OUT[0]].reset_index(drop=True)
     np.testing.assert_array_equal(forecast_draws(loaded, rows.iloc[1:], rows.iloc[:1], seed=4),
                                   forecast_draws(model, rows.iloc[1:], rows.iloc[:1], seed=4))
+    # a file written before the option loads without effects; one whose estimate is missing
+    # gets it re-estimated, identically
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    config = json.loads(tree.attrs["config"])
+    del tree.attrs["family_benchmark_scale"]
+    tree.to_netcdf(tmp_path / "no_tau.nc", engine="h5netcdf")
+    np.testing.assert_allclose(SlothModel.load(tmp_path / "no_tau.nc").family_benchmark_scale_,
+                               tau)
+    del config["family_benchmark_effects"]
+    tree.attrs["config"] = json.dumps(config)
+    tree.to_netcdf(tmp_path / "old.nc", engine="h5netcdf")
+    old = SlothModel.load(tmp_path / "old.nc")
+    assert not old.family_benchmark_effects and old.family_benchmark_scale_ is None
 
 
 def test_in_fit_families_use_their_own_deviations(fitted):
