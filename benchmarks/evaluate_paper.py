@@ -47,7 +47,8 @@ def sweep(args: argparse.Namespace) -> None:
     elif predictions.exists():
         predictions.unlink()
         fits_file.unlink(missing_ok=True)
-    options = {"link": args.link, "num_chains": args.chains, "num_warmup": args.warmup,
+    options = {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
+               "num_warmup": args.warmup,
                "num_samples": args.samples, "map_starts": args.map_starts,
                "family_benchmark_effects": args.family_benchmark_effects,
                "max_tree_depth": args.max_tree_depth}
@@ -177,6 +178,7 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only write the tables")
     parser.add_argument("--settings", nargs="+", default=["all", "v2", "v1"])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--skills", type=int, default=3, help="number of latent skills d")
     parser.add_argument("--link", default="flexible")
     parser.add_argument("--conditioning", default="forecast", choices=("forecast", "refit"))
     parser.add_argument("--chains", type=int, default=2)

@@ -105,7 +105,8 @@ class SlothModel:
     seed : int, default 0
         Seed of everything random: the same seed gives the same posterior.
     progress_bar : bool, default True
-        Show NumPyro's progress bar and stage messages on stderr.
+        Show stage messages on stderr (each NUTS run is one compiled loop, without a
+        per-iteration bar).
     registry : BenchmarkRegistry, optional
         Where item counts of benchmarks are looked up (default: the global registry).
 

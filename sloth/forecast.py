@@ -38,10 +38,12 @@ def _stacked(model: SlothModel) -> dict[str, np.ndarray]:
 
 def _cholesky(corr: np.ndarray) -> np.ndarray:
     """Cholesky factors of correlation matrices shaped (S, d, d), robust to draws that are
-    singular to rounding (eigenvalues floored at 1e-10)."""
+    singular to rounding (eigenvalues floored at 1e-10, in float64)."""
     try:
         return np.linalg.cholesky(corr)
     except np.linalg.LinAlgError:
+        # in float64: a floor of 1e-10 is below float32's resolution of a unit diagonal
+        corr = np.asarray(corr, dtype=np.float64)
         eigval, eigvec = np.linalg.eigh(0.5 * (corr + np.swapaxes(corr, -1, -2)))
         fixed = np.einsum("sij,sj,skj->sik", eigvec, np.maximum(eigval, 1e-10), eigvec)
         return np.linalg.cholesky(fixed + 1e-12 * np.eye(corr.shape[-1]))
@@ -134,24 +136,47 @@ def condition_efficiency(
             values = jax.vmap(lambda a: logp(a, *args))(cands)
             return cands[jnp.argmax(values)], None
 
-        mode, _ = jax.lax.scan(step, jnp.zeros(d), None, length=newton_steps)
+        # several starts (the population mean and +-1.5 population sd along each skill):
+        # with a heavy-tailed likelihood and a saturating link the conditional need not be
+        # concave, and a start at 0 alone can stall far from its mode
+        chol_s = args[0]
+        offsets = jnp.concatenate([jnp.zeros((1, d)), 1.5 * chol_s.T, -1.5 * chol_s.T])
+        modes = jax.vmap(lambda a0: jax.lax.scan(step, a0, None, length=newton_steps)[0])(
+            offsets)
+        mode = modes[jnp.argmax(jax.vmap(lambda a: logp(a, *args))(modes))]
         neg = -hess(mode, *args)
         eigval, eigvec = jnp.linalg.eigh(0.5 * (neg + neg.T))
-        cov_chol = eigvec * (1.5 / jnp.sqrt(jnp.maximum(eigval, 0.05)))[None, :]
-        return mode, cov_chol
+        scales = 1.5 / jnp.sqrt(jnp.maximum(eigval, 0.05))
+        return mode, eigvec * scales[None, :], jnp.sum(jnp.log(scales))
 
     df_arr = jnp.asarray(df if df is not None else np.zeros(S))
     arrays = (
         *(jnp.asarray(a) for a in (chol, base, p["loading"], p["intercept"], p["noise_scale"])),
         df_arr, jnp.asarray(p["link_shape"]), jnp.asarray(p["link_ceiling"]),
     )
-    modes, cov_chols = jax.jit(jax.vmap(newton))(*arrays)
-    eps = jnp.asarray(rng.standard_normal((S, proposals, d)))
-    cand = modes[:, None, :] + jnp.einsum("sij,skj->ski", cov_chols, eps)
-    log_target = jax.jit(jax.vmap(jax.vmap(logp, in_axes=(0,) + (None,) * 8)))(cand, *arrays)
-    log_proposal = -0.5 * jnp.sum(eps**2, axis=-1)  # up to the per-draw constant
-    cand = np.asarray(cand, dtype=float)
-    logw = np.asarray(log_target - log_proposal, dtype=float)
+    modes, cov_chols, log_dets = jax.jit(jax.vmap(newton))(*arrays)
+    # a defensive mixture (Hesterberg 1995): most proposals from the Laplace approximation at
+    # the mode, a quarter from the population, so that no weight exceeds 4x the likelihood
+    # even where the Laplace approximation misses the conditional
+    n_prior = proposals // 4
+    eps = rng.standard_normal((S, proposals, d))
+    laplace = np.asarray(modes)[:, None, :] + np.einsum("sij,skj->ski", cov_chols, eps)
+    population = np.einsum("sij,skj->ski", chol, eps)
+    cand = np.where(np.arange(proposals)[None, :, None] < proposals - n_prior,
+                    laplace, population)
+    log_target = jax.jit(jax.vmap(jax.vmap(logp, in_axes=(0,) + (None,) * 8)))(
+        jnp.asarray(cand), *arrays)
+    # normalized log densities of both components at every candidate
+    u = np.linalg.solve(np.asarray(cov_chols)[:, None], (cand - np.asarray(modes)[:, None])
+                        [..., None])[..., 0]
+    log_laplace = -0.5 * np.sum(u**2, axis=-1) - np.asarray(log_dets)[:, None]
+    zp = np.linalg.solve(chol[:, None], cand[..., None])[..., 0]
+    log_population = (-0.5 * np.sum(zp**2, axis=-1)
+                      - np.sum(np.log(np.abs(np.diagonal(chol, axis1=1, axis2=2))), axis=1)
+                      [:, None])
+    mix = n_prior / proposals
+    log_proposal = np.logaddexp(np.log1p(-mix) + log_laplace, np.log(mix) + log_population)
+    logw = np.asarray(log_target, dtype=float) - log_proposal
     # proposals where the density overflows (extreme draws of the link) get no weight; a
     # draw with no usable proposal falls back to its population draw
     logw = np.where(np.isfinite(logw) & np.isfinite(cand).all(axis=-1), logw, -np.inf)

@@ -13,7 +13,8 @@ visible before any sampling:
     population prior.
 ``benchmarks_per_skill``
     The Ledermann bound of factor analysis, ``(J - d)^2 >= J + d``: fewer benchmarks cannot
-    identify ``d`` factors from their covariance.
+    identify ``d`` factors from their covariance (an error); at equality the factors are just
+    identified, with no degree of freedom to spare (a warning).
 ``benchmark_coverage``, ``family_coverage``, ``n_families``
     Benchmarks never or barely observed, families with fewer scores than skills, and too
     few families for the ``d x d`` family population.
@@ -487,6 +488,19 @@ def _check_benchmarks(
             f"{usable} + {n_skills} fails). Fix: {fix}, or use at least {need} well-observed "
             "benchmarks",
             {**lederman, "benchmarks_needed": need},
+        ))
+    elif (usable - n_skills) ** 2 == usable + n_skills:
+        # zero degrees of freedom: the d factors reproduce any covariance of the J benchmarks,
+        # so nothing but the link and the priors holds the loadings (on the paper's six v1
+        # benchmarks with d = 3, chains froze at the maximum tree depth on loadings of +-6)
+        findings.append(Finding(
+            "benchmarks_per_skill", "warning",
+            f"{usable} usable benchmarks meet the Ledermann bound for {n_skills} skills with "
+            f"equality (({usable} - {n_skills})^2 = {usable} + {n_skills}): the skills are "
+            "just identified, with no degree of freedom to spare, so expect ridges in the "
+            f"loadings and slow sampling. Fix: use n_skills <= {n_skills - 1}, or add "
+            "well-observed benchmarks",
+            {**lederman, "degrees_of_freedom": 0},
         ))
     else:
         findings.append(Finding(

@@ -2,15 +2,18 @@
 
 The recipe (DESIGN section 6): an unconstrained MAP fit gives loadings whose pivoted QR picks
 ``d`` well-separated anchor benchmarks; the MAP is rotated exactly into the anchored
-parametrization and every chain of a dense-mass NUTS starts next to it.
+parametrization and every chain of a dense-mass NUTS starts next to it. The MAP and NUTS
+programs take the (padded) data as arguments and are cached by shape, so a sweep of similar
+fits compiles them once.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +21,7 @@ import numpy as np
 import numpyro
 import scipy.linalg
 from jax.flatten_util import ravel_pytree
-from numpyro.infer import MCMC, NUTS
+from numpyro.infer.hmc import hmc
 from numpyro.infer.util import _get_model_transforms, constrain_fn, potential_energy
 
 from sloth.design import FitArrays
@@ -71,16 +74,7 @@ def flat_potential(
     MAP and NUTS starts here are always valid, and every caller checks finiteness.)
     """
     kwargs = model_kwargs(arrays, structure)
-    with numpyro.handlers.seed(rng_seed=seed):
-        transforms, _, _, trace = _get_model_transforms(skill_model, (), kwargs)
-    values = {
-        name: (jnp.asarray(init_values[name], dtype=site["value"].dtype)
-               if init_values is not None and name in init_values else site["value"])
-        for name, site in trace.items()
-        if site["type"] == "sample" and not site["is_observed"]
-    }
-    unconstrained = {name: transforms[name].inv(v) for name, v in values.items()}
-    flat, unravel = ravel_pytree(unconstrained)
+    flat, unravel = _flat_start(kwargs, init_values, seed)
 
     def potential(v: jnp.ndarray) -> jnp.ndarray:
         return potential_energy(skill_model, (), kwargs, unravel(v))
@@ -93,6 +87,172 @@ def flat_potential(
         value_and_grad=jax.jit(jax.value_and_grad(potential)),
         postprocess=jax.jit(jax.vmap(postprocess)),
     )
+
+
+def _flat_start(kwargs: dict, init_values: dict | None, seed: int) -> tuple[jnp.ndarray, Callable]:
+    """The flat unconstrained start of :func:`skill_model` and the function that unflattens
+    such a vector into its sites (``init_values`` where given, else a seeded prior draw)."""
+    with numpyro.handlers.seed(rng_seed=seed):
+        transforms, _, _, trace = _get_model_transforms(skill_model, (), kwargs)
+    values = {
+        name: (jnp.asarray(init_values[name], dtype=site["value"].dtype)
+               if init_values is not None and name in init_values else site["value"])
+        for name, site in trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+    unconstrained = {name: transforms[name].inv(v) for name, v in values.items()}
+    return ravel_pytree(unconstrained)
+
+
+#: Padded sizes are rounded up to these multiples, so that fits of similar size (the splits
+#: of one benchmark set in a sweep) share one compiled NUTS program.
+PAD_MULTIPLES = {"families": 16, "models": 32, "scores": 256}
+
+#: Family-indexed sample sites, whose placeholder rows are dropped after sampling.
+FAMILY_SITES = ("family_efficiency", "family_offset")
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return max(-(-n // multiple) * multiple, multiple)
+
+
+def pad_arrays(arrays: FitArrays, structure: ModelStructure) -> tuple[dict, ModelStructure]:
+    """Model arguments padded to the sizes of :data:`PAD_MULTIPLES`, with masks.
+
+    Placeholder cells (``score_mask`` False) point at model 0 and benchmark 0 and add nothing
+    to the potential; placeholder models have no cell; placeholder families
+    (``family_mask`` False) have a standard normal efficiency apart from the model. The
+    posterior of the real parameters is unchanged, and the data enter the compiled programs
+    as arguments, so fits of the same padded sizes reuse them.
+
+    Returns
+    -------
+    data : dict
+        Keyword arguments of :func:`skill_model` except ``structure``.
+    structure : ModelStructure
+        ``structure`` with the padded family count, and the anchors ``0..d-1`` in place of
+        its own, which ``data`` carries as ``anchor_rows`` and ``free_rows``.
+    """
+    n, m, F = arrays.covariates.shape[0], arrays.scores.shape[0], structure.n_families
+    n_pad = _round_up(n, PAD_MULTIPLES["models"])
+    m_pad = _round_up(m, PAD_MULTIPLES["scores"])
+    F_pad = _round_up(F, PAD_MULTIPLES["families"])
+
+    def pad(x: np.ndarray, size: int, value: float | int) -> jnp.ndarray:
+        widths = [(0, size - x.shape[0])] + [(0, 0)] * (x.ndim - 1)
+        return jnp.asarray(np.pad(x, widths, constant_values=value))
+
+    data = {
+        "covariates": pad(np.asarray(arrays.covariates), n_pad, 0.0),
+        "family_index": pad(np.asarray(arrays.family_index), n_pad, 0),
+        "obs_model": pad(np.asarray(arrays.obs_model), m_pad, 0),
+        "obs_benchmark": pad(np.asarray(arrays.obs_benchmark), m_pad, 0),
+        "scores": pad(np.asarray(arrays.scores), m_pad, 0.5),
+        "floors": jnp.asarray(arrays.floors),
+        "inv_items": jnp.asarray(arrays.inv_items),
+        "family_mask": jnp.arange(F_pad) < F,
+        "score_mask": jnp.arange(m_pad) < m,
+    }
+    padded = replace(structure, n_families=F_pad)
+    if structure.anchors is not None:  # anchors as data: one program serves any anchors
+        data["anchor_rows"] = jnp.asarray(structure.anchors, dtype=jnp.int32)
+        data["free_rows"] = jnp.asarray(structure.free_rows, dtype=jnp.int32)
+        padded = replace(padded, anchors=tuple(range(structure.n_skills)))
+    return data, padded
+
+
+def _pad_init(values: dict[str, np.ndarray], n_families: int) -> dict[str, np.ndarray]:
+    """Constrained site values with family-indexed sites padded by zero rows."""
+    out = dict(values)
+    for name in FAMILY_SITES:
+        if name in out:
+            v = np.asarray(out[name])
+            out[name] = np.concatenate([v, np.zeros((n_families - v.shape[0], *v.shape[1:]),
+                                                    dtype=v.dtype)])
+    return out
+
+
+@dataclass
+class _Programs:
+    """Compiled programs of NUTS for one model structure and one set of padded shapes."""
+
+    unravel: Callable
+    value_and_grad: Callable
+    hessian: Callable
+    postprocess: Callable
+    chains: dict = field(default_factory=dict)
+
+
+_PROGRAMS: dict[tuple, _Programs] = {}
+#: Sets of compiled programs kept in memory (one per model structure and padded shapes).
+MAX_CACHED_PROGRAMS = 8
+
+
+def _programs_key(data: dict, structure: ModelStructure, dim: int) -> tuple:
+    priors = tuple(sorted((k, float(v)) for k, v in structure.priors.items()))
+    shapes = tuple((k, tuple(v.shape), str(v.dtype)) for k, v in sorted(data.items()))
+    return (structure.n_families, structure.n_benchmarks, structure.n_covariates,
+            structure.n_skills, structure.anchors, structure.noise, structure.centered,
+            structure.link, priors, shapes, dim)
+
+
+def _programs(data: dict, structure: ModelStructure, unravel: Callable, dim: int) -> _Programs:
+    """The (cached) compiled Hessian, postprocessing and chain programs; data are arguments."""
+    key = _programs_key(data, structure, dim)
+    if key in _PROGRAMS:
+        return _PROGRAMS[key]
+
+    def potential(z: jnp.ndarray, data: dict) -> jnp.ndarray:
+        return potential_energy(skill_model, (), {**data, "structure": structure}, unravel(z))
+
+    def postprocess(z: jnp.ndarray, data: dict) -> dict:
+        return constrain_fn(skill_model, (), {**data, "structure": structure}, unravel(z),
+                            return_deterministic=True)
+
+    programs = _Programs(
+        unravel=unravel,
+        value_and_grad=jax.jit(jax.vmap(jax.value_and_grad(potential), in_axes=(0, None))),
+        hessian=jax.jit(jax.hessian(potential)),
+        postprocess=jax.jit(jax.vmap(postprocess, in_axes=(0, None))),
+    )
+    programs.potential = potential  # type: ignore[attr-defined]
+    while len(_PROGRAMS) >= MAX_CACHED_PROGRAMS:  # the oldest first: bounded memory
+        _PROGRAMS.pop(next(iter(_PROGRAMS)))
+    _PROGRAMS[key] = programs
+    return programs
+
+
+def _chain_program(programs: _Programs, *, num_warmup: int, num_samples: int,
+                   target_accept: float, max_tree_depth: int, dense_mass: bool,
+                   parallel: bool) -> Callable:
+    """``run(keys, u0, center, whiten, data)``: NUTS chains on the whitened potential
+    ``u -> potential(center + whiten u)``, compiled once per settings and shapes."""
+    key = (num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, parallel)
+    if key in programs.chains:
+        return programs.chains[key]
+    potential = programs.potential  # type: ignore[attr-defined]
+
+    def chain(rng_key, u0, center, whiten, data):
+        init_kernel, sample_kernel = hmc(
+            potential_fn=lambda u: potential(center + whiten @ u, data), algo="NUTS")
+        state = init_kernel(u0, num_warmup, target_accept_prob=target_accept,
+                            max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                            rng_key=rng_key)
+
+        def step(st, _):
+            st = sample_kernel(st)
+            return st, {"z": st.z, "diverging": st.diverging, "num_steps": st.num_steps,
+                        "accept_prob": st.accept_prob, "energy": st.energy,
+                        "potential_energy": st.potential_energy}
+
+        # one loop over warm-up and draws: the NUTS step is compiled once, not twice
+        trace = jax.lax.scan(step, state, None, length=num_warmup + num_samples)[1]
+        return jax.tree.map(lambda x: x[num_warmup:], trace)
+
+    axes = (0, 0, None, None, None)
+    run = jax.pmap(chain, in_axes=axes) if parallel else jax.jit(jax.vmap(chain, in_axes=axes))
+    programs.chains[key] = run
+    return run
 
 
 def find_map(
@@ -124,15 +284,18 @@ def find_map(
     -------
     MapResult
     """
-    fp = flat_potential(arrays, structure, init_values, seed)
+    data, padded = pad_arrays(arrays, structure)
+    flat_init, unravel = _flat_start(
+        {**data, "structure": padded},
+        None if init_values is None else _pad_init(init_values, padded.n_families), seed)
+    dim = flat_init.shape[0]
+    programs = _programs(data, padded, unravel, dim)
     rng = np.random.default_rng(seed)
-    dim = fp.flat_init.shape[0]
-    starts = [np.asarray(fp.flat_init, dtype=float)] if init_values is not None else []
+    starts = [np.asarray(flat_init, dtype=float)] if init_values is not None else []
     starts += [rng.uniform(-0.5, 0.5, dim) for _ in range(max(num_starts - len(starts), 0))]
-    batched = jax.jit(jax.vmap(fp.value_and_grad))
 
     def objective(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        val, grad = batched(jnp.asarray(x, dtype=fp.flat_init.dtype))
+        val, grad = programs.value_and_grad(jnp.asarray(x, dtype=flat_init.dtype), data)
         return np.asarray(val, dtype=float), np.asarray(grad, dtype=float)
 
     # a padded batch of the start count: one compile, and no copies of a costly potential
@@ -142,8 +305,10 @@ def find_map(
         raise RuntimeError("every MAP start failed (non-finite potential)")
     best = int(np.argmin(result.fun))
     best_x, best_fun = result.x[best], float(result.fun[best])
-    constrained = fp.postprocess(jnp.asarray(best_x, dtype=fp.flat_init.dtype)[None])
-    sites = fp.unravel(fp.flat_init).keys()
+    constrained = programs.postprocess(jnp.asarray(best_x, dtype=flat_init.dtype)[None], data)
+    constrained = {k: (v[:, :structure.n_families] if k in FAMILY_SITES else v)
+                   for k, v in constrained.items()}
+    sites = unravel(flat_init).keys()
     values = {k: np.asarray(v[0]) for k, v in constrained.items() if k in sites}
     return MapResult(values=values, potential=best_fun)
 
@@ -256,34 +421,18 @@ def laplace_whitening(
     array, shape (k, k)
     """
     hess = np.asarray(jax.jit(jax.hessian(fp.potential))(center), dtype=float)
+    return _whitening(hess, center.dtype, min_curvature)
+
+
+def _whitening(hess: np.ndarray, dtype, min_curvature: float = 0.25) -> jnp.ndarray:
+    """``L`` with ``L L^T`` the inverse of the (floored) Hessian ``hess``."""
     # a curvature that over- or underflows (float32 at an extreme link shape) carries no
     # information: treat it as flat, so the floor below takes over in that direction
     hess = np.nan_to_num(hess, nan=0.0, posinf=0.0, neginf=0.0)
     hess = 0.5 * (hess + hess.T)
     eigval, eigvec = np.linalg.eigh(hess)
     eigval = np.maximum(eigval, min_curvature)
-    return jnp.asarray(eigvec / np.sqrt(eigval)[None, :], dtype=center.dtype)
-
-
-def _nuts(
-    potential: Callable, u0: jnp.ndarray, key: jax.Array, *, num_warmup: int, num_samples: int,
-    chain_method: str, target_accept: float, max_tree_depth: int, dense_mass: bool,
-    progress_bar: bool,
-) -> MCMC:
-    num_chains = u0.shape[0]
-    kernel = NUTS(
-        potential_fn=potential, dense_mass=dense_mass, target_accept_prob=target_accept,
-        max_tree_depth=max_tree_depth,
-    )
-    mcmc = MCMC(
-        kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-        chain_method=chain_method, progress_bar=progress_bar,
-    )
-    mcmc.run(
-        key, init_params=u0,
-        extra_fields=("diverging", "num_steps", "accept_prob", "energy", "potential_energy"),
-    )
-    return mcmc
+    return jnp.asarray(eigvec / np.sqrt(eigval)[None, :], dtype=dtype)
 
 
 def run_nuts(
@@ -314,25 +463,32 @@ def run_nuts(
     maximum tree depth.) ``pilot=0`` skips the pilot run.
 
     Chains run in parallel when JAX has at least ``num_chains`` devices (sloth asks for four
-    CPU devices on import), else sequentially.
+    CPU devices on import), else vectorized. The data are padded (:func:`pad_arrays`) and
+    passed to the compiled programs as arguments, so later fits of the same padded sizes and
+    settings (the splits of an evaluation sweep) reuse them instead of compiling again. Each
+    run is one compiled loop: ``progress_bar`` prints a line per stage, not per iteration.
     """
-    fp = flat_potential(arrays, structure, init_values, seed)
-    center = fp.flat_init
-    whiten = laplace_whitening(fp, center)
+    n_families = structure.n_families
+    data, padded = pad_arrays(arrays, structure)
+    kwargs = {**data, "structure": padded}
+    center, unravel = _flat_start(kwargs, _pad_init(init_values, padded.n_families), seed)
     dim = center.shape[0]
+    programs = _programs(data, padded, unravel, dim)
+    whiten = _whitening(np.asarray(programs.hessian(center, data), dtype=float), center.dtype)
     key_init, key_pilot, key_run = jax.random.split(jax.random.PRNGKey(seed), 3)
     u0 = jitter * jax.random.normal(key_init, (num_chains, dim), dtype=center.dtype)
-    chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
-    settings = dict(chain_method=chain_method, target_accept=target_accept,
-                    max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                    progress_bar=progress_bar)
+    parallel = jax.local_device_count() >= num_chains
+    chain_method = "parallel" if parallel else "vectorized"
+    settings = dict(target_accept=target_accept, max_tree_depth=max_tree_depth,
+                    dense_mass=dense_mass, parallel=parallel)
+    if progress_bar:
+        print(f"NUTS: {num_chains} chains x ({pilot} + {pilot} pilot, {num_warmup} warm-up + "
+              f"{num_samples} draws), {dim} parameters", file=sys.stderr, flush=True)
     start = time.perf_counter()
     if pilot > 0:
-        pilot_run = _nuts(
-            _whitened(fp.potential, center, whiten), u0, key_pilot, num_warmup=pilot,
-            num_samples=pilot, **settings,
-        )
-        draws = np.asarray(pilot_run.get_samples(group_by_chain=True), dtype=float)
+        run = _chain_program(programs, num_warmup=pilot, num_samples=pilot, **settings)
+        out = run(jax.random.split(key_pilot, num_chains), u0, center, whiten, data)
+        draws = np.asarray(out["z"], dtype=float)
         flat_draws = draws.reshape(-1, dim)
         n = flat_draws.shape[0]
         shrink = dim / (n + dim)
@@ -341,31 +497,22 @@ def run_nuts(
         whiten = whiten @ jnp.asarray(np.linalg.cholesky(cov), dtype=center.dtype)
         last = draws[:, -1, :] - flat_draws.mean(axis=0)
         u0 = jnp.asarray(np.linalg.solve(np.linalg.cholesky(cov), last.T).T, dtype=center.dtype)
-    mcmc = _nuts(
-        _whitened(fp.potential, center, whiten), u0, key_run, num_warmup=num_warmup,
-        num_samples=num_samples, **settings,
-    )
-    u = mcmc.get_samples(group_by_chain=True)  # (chains, draws, k)
+    run = _chain_program(programs, num_warmup=num_warmup, num_samples=num_samples, **settings)
+    out = run(jax.random.split(key_run, num_chains), u0, center, whiten, data)
+    u = out.pop("z")  # (chains, draws, k)
     flat = center + jnp.einsum("ij,cdj->cdi", whiten, u)
-    constrained = fp.postprocess(flat.reshape(-1, dim))
-    samples = {
-        k: np.asarray(v).reshape(num_chains, num_samples, *np.shape(v)[1:])
-        for k, v in constrained.items()
-    }
-    extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+    constrained = programs.postprocess(flat.reshape(-1, dim), data)
+    samples = {}
+    for k, v in constrained.items():
+        v = np.asarray(v).reshape(num_chains, num_samples, *np.shape(v)[1:])
+        if k in FAMILY_SITES:
+            v = v[:, :, :n_families]
+        samples[k] = v
+    extra = {k: np.asarray(v) for k, v in out.items()}
     return SamplerResult(
         samples=samples, extra=extra, chain_method=chain_method,
         seconds=time.perf_counter() - start,
     )
-
-
-def _whitened(potential: Callable, center: jnp.ndarray, whiten: jnp.ndarray) -> Callable:
-    """The potential as a function of whitened coordinates ``u`` (``z = center + whiten u``)."""
-
-    def fn(u: jnp.ndarray) -> jnp.ndarray:
-        return potential(center + whiten @ u)
-
-    return fn
 
 
 def enable_compilation_cache() -> None:

@@ -124,13 +124,19 @@ class ModelStructure:
         return np.array([j for j in range(self.n_benchmarks) if j not in anchors], dtype=int)
 
 
-def assemble_loadings(structure: ModelStructure, free: jnp.ndarray) -> jnp.ndarray:
+def assemble_loadings(
+    structure: ModelStructure, free: jnp.ndarray, anchor_rows: jnp.ndarray | None = None,
+    free_rows: jnp.ndarray | None = None,
+) -> jnp.ndarray:
     """Build the (J, d) loading matrix: free rows, and the identity on the anchor rows.
 
     Parameters
     ----------
     structure : ModelStructure
     free : array, shape (..., J - d, d), or (..., J, d) when there are no anchors
+    anchor_rows, free_rows : int arrays, shapes (d,) and (J - d,), optional
+        The anchor and free rows as data (default: ``structure.anchors`` and
+        ``structure.free_rows``), so that one compiled program serves any anchors.
 
     Returns
     -------
@@ -142,8 +148,10 @@ def assemble_loadings(structure: ModelStructure, free: jnp.ndarray) -> jnp.ndarr
     d, J = structure.n_skills, structure.n_benchmarks
     batch = free.shape[:-2]
     loading = jnp.zeros((*batch, J, d), dtype=free.dtype)
-    loading = loading.at[..., np.asarray(structure.anchors), np.arange(d)].set(1.0)
-    return loading.at[..., structure.free_rows, :].set(free)
+    anchor_rows = np.asarray(structure.anchors) if anchor_rows is None else anchor_rows
+    free_rows = structure.free_rows if free_rows is None else free_rows
+    loading = loading.at[..., anchor_rows, np.arange(d)].set(1.0)
+    return loading.at[..., free_rows, :].set(free)
 
 
 def link_mean(
@@ -243,6 +251,10 @@ def skill_model(
     inv_items: jnp.ndarray,
     structure: ModelStructure,
     scores: jnp.ndarray | None = None,
+    family_mask: jnp.ndarray | None = None,
+    score_mask: jnp.ndarray | None = None,
+    anchor_rows: jnp.ndarray | None = None,
+    free_rows: jnp.ndarray | None = None,
 ) -> None:
     """NumPyro model of benchmark scores driven by latent skills.
 
@@ -262,6 +274,12 @@ def skill_model(
         Sizes, anchors, noise model and priors.
     scores : array, shape (m,), optional
         Observed scores of the cells; ``None`` to sample them (prediction).
+    family_mask, score_mask : bool arrays, shapes (F,) and (m,), optional
+        Padding (see :func:`sloth.inference.pad_arrays`): families and cells marked ``False``
+        are placeholders that keep array shapes fixed across fits. A placeholder cell adds
+        nothing; a placeholder family's efficiency is a standard normal apart from the model.
+    anchor_rows, free_rows : int arrays, shapes (d,) and (J - d,), optional
+        Anchors as data (see :func:`assemble_loadings`); default ``structure.anchors``.
     """
     s, pr = structure, structure.priors
     d, J, P = s.n_skills, s.n_benchmarks, s.n_covariates
@@ -284,11 +302,16 @@ def skill_model(
             corr_chol = jnp.ones((1, 1))
         scale_tril = family_scale[:, None] * corr_chol
         if s.centered:
-            with numpyro.plate("family", s.n_families):
+            with numpyro.plate("family", s.n_families), numpyro.handlers.mask(
+                mask=True if family_mask is None else family_mask
+            ):
                 family_efficiency = numpyro.sample(
                     "family_efficiency",
                     dist.MultivariateNormal(jnp.zeros(d), scale_tril=scale_tril),
                 )
+            if family_mask is not None:  # placeholders: standard normal, outside the population
+                numpyro.factor("family_padding", -0.5 * jnp.sum(
+                    jnp.where(family_mask[:, None], 0.0, family_efficiency**2)))
         else:
             with numpyro.plate("family", s.n_families, dim=-2), numpyro.plate("skill", d, dim=-1):
                 family_offset = numpyro.sample("family_offset", dist.Normal(0.0, 1.0))
@@ -300,7 +323,8 @@ def skill_model(
     loading_free = numpyro.sample(
         "loading_free", dist.Normal(0.0, pr["loading_scale"]).expand([n_free, d]).to_event(2)
     )
-    loading = numpyro.deterministic("loading", assemble_loadings(s, loading_free))
+    loading = numpyro.deterministic(
+        "loading", assemble_loadings(s, loading_free, anchor_rows, free_rows))
 
     with numpyro.plate("benchmark", J):
         intercept = numpyro.sample("intercept", dist.Normal(0.0, pr["intercept_scale"]))
@@ -324,7 +348,9 @@ def skill_model(
         None if link_ceiling is None else link_ceiling[obs_benchmark],
     )
     scale = observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
-    with numpyro.plate("score", obs_model.shape[0]):
+    with numpyro.plate("score", obs_model.shape[0]), numpyro.handlers.mask(
+        mask=True if score_mask is None else score_mask
+    ):
         numpyro.sample("scores", score_distribution(mean, scale, noise_df), obs=scores)
 
 

@@ -9,6 +9,7 @@ from sloth import SlothModel
 from sloth.data.simulate import simulate_leaderboard
 from sloth.exceptions import DataValidationError
 from sloth.forecast import (
+    _cholesky,
     _log_conditional,
     _stacked,
     condition_efficiency,
@@ -185,3 +186,11 @@ def test_predictions_group_matches_the_table_and_fifty_candidates_are_fast(setup
     assert list(tree["predictions_constant_data"]["params"].to_numpy()) == list(
         candidates["params"])
     assert "posterior" in tree.children  # the fit's groups are kept
+
+
+def test_cholesky_of_a_singular_float32_correlation_draw():
+    # two skills perfectly correlated, as float32 draws near a ridge can be
+    corr = np.array([[[1, 1, 0.2], [1, 1, 0.2], [0.2, 0.2, 1]], np.eye(3)], dtype=np.float32)
+    chol = _cholesky(corr)
+    assert np.all(np.isfinite(chol))
+    np.testing.assert_allclose(chol @ np.swapaxes(chol, -1, -2), corr, atol=1e-6)

@@ -197,3 +197,16 @@ def test_thresholds_and_input_validation(well_posed):
         check_structure(well_posed, 0)
     with pytest.raises(ValueError, match="severity"):
         Finding("x", "fatal", "message")
+
+
+def test_skills_at_the_ledermann_bound_warn():
+    # six benchmarks and three skills: (6 - 3)^2 == 6 + 3, zero degrees of freedom
+    table, _ = simulate_leaderboard(n_families=20, n_skills=2, n_benchmarks=6, seed=2)
+    report = check_structure(table, 3)
+    assert report.passed and report.severity_of("benchmarks_per_skill") == "warning"
+    [finding] = report.by_check("benchmarks_per_skill")
+    assert "n_skills <= 2" in finding.message and finding.details["degrees_of_freedom"] == 0
+    # one skill fewer, or one benchmark more, is clean
+    assert check_structure(table, 2).severity_of("benchmarks_per_skill") == "ok"
+    table7, _ = simulate_leaderboard(n_families=20, n_skills=2, n_benchmarks=7, seed=2)
+    assert check_structure(table7, 3).severity_of("benchmarks_per_skill") == "ok"
