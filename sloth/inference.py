@@ -161,6 +161,12 @@ def pad_arrays(arrays: FitArrays, structure: ModelStructure) -> tuple[dict, Mode
     return data, padded
 
 
+def _drop_placeholders(values: dict, n_families: int) -> dict[str, np.ndarray]:
+    """Postprocessed draws (leading axis: draws) without the placeholder families' rows."""
+    return {k: np.asarray(v)[:, :n_families] if k in FAMILY_SITES else np.asarray(v)
+            for k, v in values.items()}
+
+
 def _pad_init(values: dict[str, np.ndarray], n_families: int) -> dict[str, np.ndarray]:
     """Constrained site values with family-indexed sites padded by zero rows."""
     out = dict(values)
@@ -176,7 +182,7 @@ def _pad_init(values: dict[str, np.ndarray], n_families: int) -> dict[str, np.nd
 class _Programs:
     """Compiled programs of NUTS for one model structure and one set of padded shapes."""
 
-    unravel: Callable
+    potential: Callable
     value_and_grad: Callable
     hessian: Callable
     postprocess: Callable
@@ -210,12 +216,11 @@ def _programs(data: dict, structure: ModelStructure, unravel: Callable, dim: int
                             return_deterministic=True)
 
     programs = _Programs(
-        unravel=unravel,
+        potential=potential,
         value_and_grad=jax.jit(jax.vmap(jax.value_and_grad(potential), in_axes=(0, None))),
         hessian=jax.jit(jax.hessian(potential)),
         postprocess=jax.jit(jax.vmap(postprocess, in_axes=(0, None))),
     )
-    programs.potential = potential  # type: ignore[attr-defined]
     while len(_PROGRAMS) >= MAX_CACHED_PROGRAMS:  # the oldest first: bounded memory
         _PROGRAMS.pop(next(iter(_PROGRAMS)))
     _PROGRAMS[key] = programs
@@ -230,7 +235,7 @@ def _chain_program(programs: _Programs, *, num_warmup: int, num_samples: int,
     key = (num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, parallel)
     if key in programs.chains:
         return programs.chains[key]
-    potential = programs.potential  # type: ignore[attr-defined]
+    potential = programs.potential
 
     def chain(rng_key, u0, center, whiten, data):
         init_kernel, sample_kernel = hmc(
@@ -305,9 +310,9 @@ def find_map(
         raise RuntimeError("every MAP start failed (non-finite potential)")
     best = int(np.argmin(result.fun))
     best_x, best_fun = result.x[best], float(result.fun[best])
-    constrained = programs.postprocess(jnp.asarray(best_x, dtype=flat_init.dtype)[None], data)
-    constrained = {k: (v[:, :structure.n_families] if k in FAMILY_SITES else v)
-                   for k, v in constrained.items()}
+    constrained = _drop_placeholders(
+        programs.postprocess(jnp.asarray(best_x, dtype=flat_init.dtype)[None], data),
+        structure.n_families)
     sites = unravel(flat_init).keys()
     values = {k: np.asarray(v[0]) for k, v in constrained.items() if k in sites}
     return MapResult(values=values, potential=best_fun)
@@ -409,23 +414,17 @@ class SamplerResult:
 
 
 def laplace_whitening(
-    fp: FlatPotential, center: jnp.ndarray, min_curvature: float = 0.25
+    hess: np.ndarray, dtype: jnp.dtype, min_curvature: float = 0.25
 ) -> jnp.ndarray:
-    """Matrix ``L`` with ``L L^T`` the inverse Hessian of the potential at ``center``.
+    """Matrix ``L`` with ``L L^T`` the inverse of the potential's Hessian ``hess`` (k, k).
 
     Curvatures below ``min_curvature`` (flat or negative directions, e.g. from heavy-tailed
     likelihoods) are raised to it, so ``L`` is always well defined.
 
     Returns
     -------
-    array, shape (k, k)
+    array, shape (k, k), of ``dtype``
     """
-    hess = np.asarray(jax.jit(jax.hessian(fp.potential))(center), dtype=float)
-    return _whitening(hess, center.dtype, min_curvature)
-
-
-def _whitening(hess: np.ndarray, dtype, min_curvature: float = 0.25) -> jnp.ndarray:
-    """``L`` with ``L L^T`` the inverse of the (floored) Hessian ``hess``."""
     # a curvature that over- or underflows (float32 at an extreme link shape) carries no
     # information: treat it as flat, so the floor below takes over in that direction
     hess = np.nan_to_num(hess, nan=0.0, posinf=0.0, neginf=0.0)
@@ -468,13 +467,13 @@ def run_nuts(
     settings (the splits of an evaluation sweep) reuse them instead of compiling again. Each
     run is one compiled loop: ``progress_bar`` prints a line per stage, not per iteration.
     """
-    n_families = structure.n_families
     data, padded = pad_arrays(arrays, structure)
     kwargs = {**data, "structure": padded}
     center, unravel = _flat_start(kwargs, _pad_init(init_values, padded.n_families), seed)
     dim = center.shape[0]
     programs = _programs(data, padded, unravel, dim)
-    whiten = _whitening(np.asarray(programs.hessian(center, data), dtype=float), center.dtype)
+    whiten = laplace_whitening(np.asarray(programs.hessian(center, data), dtype=float),
+                               center.dtype)
     key_init, key_pilot, key_run = jax.random.split(jax.random.PRNGKey(seed), 3)
     u0 = jitter * jax.random.normal(key_init, (num_chains, dim), dtype=center.dtype)
     parallel = jax.local_device_count() >= num_chains
@@ -501,13 +500,10 @@ def run_nuts(
     out = run(jax.random.split(key_run, num_chains), u0, center, whiten, data)
     u = out.pop("z")  # (chains, draws, k)
     flat = center + jnp.einsum("ij,cdj->cdi", whiten, u)
-    constrained = programs.postprocess(flat.reshape(-1, dim), data)
-    samples = {}
-    for k, v in constrained.items():
-        v = np.asarray(v).reshape(num_chains, num_samples, *np.shape(v)[1:])
-        if k in FAMILY_SITES:
-            v = v[:, :, :n_families]
-        samples[k] = v
+    constrained = _drop_placeholders(programs.postprocess(flat.reshape(-1, dim), data),
+                                     structure.n_families)
+    samples = {k: v.reshape(num_chains, num_samples, *v.shape[1:])
+               for k, v in constrained.items()}
     extra = {k: np.asarray(v) for k, v in out.items()}
     return SamplerResult(
         samples=samples, extra=extra, chain_method=chain_method,
