@@ -148,16 +148,20 @@ def report(args: argparse.Namespace) -> None:
         lines += ["", f"Point forecast: on the {len(with_median)} held-out scores whose "
                   f"predictive median was kept, MAE of the posterior predictive mean "
                   f"{mae_mean:.4f}, of its median {mae_median:.4f} (score-averaged)."]
+    if "skills" not in fits:  # files written before the column
+        fits["skills"] = args.skills
     per = fits.groupby("benchmarks").agg(
+        skills=("skills", "first"),
         fits=("fit_seconds", "size"), median_s=("fit_seconds", "median"),
         max_s=("fit_seconds", "max"), map_s=("map_seconds", "median"),
         models=("models", "median"), rhat=("rhat_max", "max"),
         divergences=("divergences", "sum"), steps=("mean_leapfrog_steps", "mean"))
-    lines += ["", "| benchmarks | fits | models (median) | fit s (median) | fit s (max) | MAP s "
-              "(median) | worst R-hat | divergences | leapfrog steps |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| benchmarks | d | fits | models (median) | fit s (median) | fit s (max) | "
+              "MAP s (median) | worst R-hat | divergences | leapfrog steps |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in per.iterrows():
-        lines.append(f"| {name} | {int(row.fits)} | {row.models:.0f} | {row.median_s:.1f} | "
+        lines.append(f"| {name} | {int(row.skills)} | {int(row.fits)} | {row.models:.0f} | "
+                     f"{row.median_s:.1f} | "
                      f"{row.max_s:.1f} | {row.map_s:.1f} | {row.rhat:.3f} | "
                      f"{int(row.divergences)} | {row.steps:.0f} |")
     lines += ["", "Fits (sloth): " + (
@@ -178,7 +182,8 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only write the tables")
     parser.add_argument("--settings", nargs="+", default=["all", "v2", "v1"])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--skills", type=int, default=3, help="number of latent skills d")
+    parser.add_argument("--skills", type=lambda t: t if t == "auto" else int(t), default=3,
+                        help="number of latent skills d, or 'auto' (3; 2 for six benchmarks)")
     parser.add_argument("--link", default="flexible")
     parser.add_argument("--conditioning", default="forecast", choices=("forecast", "refit"))
     parser.add_argument("--chains", type=int, default=2)

@@ -531,7 +531,7 @@ def _add_fit_parser(sub: Any) -> None:
                         help="print the summary as one JSON object on stdout (progress "
                              "stays on stderr)")
     output.add_argument("--quiet", action="store_true",
-                        help="no stage messages on stderr")
+                        help="no stage messages or progress bar on stderr")
     fit.set_defaults(func=cmd_fit)
 
 

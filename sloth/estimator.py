@@ -27,6 +27,7 @@ from sloth.identifiability import check_structure
 from sloth.inference import (
     benchmark_information,
     choose_anchors,
+    compile_ahead,
     enable_compilation_cache,
     find_map,
     model_kwargs,
@@ -105,8 +106,8 @@ class SlothModel:
     seed : int, default 0
         Seed of everything random: the same seed gives the same posterior.
     progress_bar : bool, default True
-        Show stage messages on stderr (each NUTS run is one compiled loop, without a
-        per-iteration bar).
+        Show stage messages and a progress bar of the NUTS iterations on stderr (it moves
+        every :data:`sloth.inference.NUTS_CHUNK` iterations).
     registry : BenchmarkRegistry, optional
         Where item counts of benchmarks are looked up (default: the global registry).
 
@@ -309,6 +310,15 @@ class SlothModel:
             f"{table.n_models} models, {len(table.families)} families, {table.n_scores} scores"
             f" on {table.n_benchmarks} benchmarks; {len(table.skipped)} models skipped"
         )
+        # the anchored programs depend on the shapes only: compile them while the
+        # exploratory MAP runs (a no-op when this process has them already)
+        ahead = compile_ahead(
+            arrays, replace(base, anchors=tuple(range(self.n_skills)),
+                            centered=self.family_parametrization == "centered"),
+            num_chains=self.num_chains, num_warmup=self.num_warmup,
+            num_samples=self.num_samples, target_accept=self.target_accept,
+            max_tree_depth=int(self.max_tree_depth), dense_mass=self.dense_mass,
+        )
         self._log(f"exploratory MAP ({self.map_starts} starts)")
         explore = find_map(arrays, base, seed=self.seed, num_starts=self.map_starts)
         if self.anchors is None:
@@ -320,6 +330,8 @@ class SlothModel:
         structure = replace(
             base, anchors=anchors, centered=self.family_parametrization == "centered"
         )
+        if ahead is not None:
+            ahead.wait("map")
         init = find_map(
             arrays, structure, seed=self.seed, num_starts=1,
             init_values=to_anchored(explore.values, anchors, base),
@@ -328,6 +340,8 @@ class SlothModel:
         anchor_names = [table.benchmarks[a] for a in anchors]
         self._log(f"anchors {anchor_names}; NUTS {self.num_chains} chains x "
                   f"({self.num_warmup} warm-up + {self.num_samples} draws)")
+        if ahead is not None:
+            ahead.wait()
         result = run_nuts(
             arrays, structure, init.values, num_chains=self.num_chains,
             num_warmup=self.num_warmup, num_samples=self.num_samples,

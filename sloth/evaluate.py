@@ -83,6 +83,8 @@ def sloth_forecaster(
     options : mapping, optional
         Keyword arguments of :class:`~sloth.estimator.SlothModel` (default: d = 3, the
         ``instruct`` covariate when the table has it, 4 chains x (500 + 1000)).
+        ``n_skills="auto"`` picks d per split with
+        :func:`sloth.identifiability.auto_skills` (3, or 2 for six benchmarks).
     conditioning : {"refit", "forecast"}
         ``"refit"`` follows the protocol literally: the held-out families' observed models
         are in the fit. ``"forecast"`` fits once without the held-out families and
@@ -109,7 +111,8 @@ def sloth_forecaster(
         observed_k = task.split.k if include_observed else 0
         key = (task.split.benchmark_list, task.group, observed_k)
         if key not in cache:
-            import jax
+            from sloth.identifiability import auto_skills
+            from sloth.inference import clear_programs
 
             # every split compiles its own programs; a sweep that keeps them all runs out of
             # LLVM's code memory after about 40 fits ("Unable to allocate section memory").
@@ -118,11 +121,13 @@ def sloth_forecaster(
             # clearing before every fit cost about 8 s of recompilation per fit.
             if (compiled["benchmarks"] != task.split.benchmark_list
                     or compiled["fits"] >= CLEAR_COMPILED_EVERY):
-                jax.clear_caches()
+                clear_programs()
                 compiled.update(fits=0, benchmarks=task.split.benchmark_list)
             compiled["fits"] += 1
             table = task.training_table(include_observed)
             config = dict(base)
+            if config["n_skills"] == "auto":
+                config["n_skills"] = auto_skills(table.n_benchmarks)
             if "extra_covariates" not in config:
                 config["extra_covariates"] = [c for c in ("instruct",)
                                               if c in table.extra_covariates]
@@ -163,7 +168,7 @@ def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict
     stats = model.idata_["sample_stats"]
     return {
         "benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
-        "k": observed_k, "models": model.table_.n_models,
+        "k": observed_k, "skills": model.n_skills, "models": model.table_.n_models,
         "families": len(model.families_), "fit_seconds": seconds,
         "map_seconds": model.timings_["map"], "rhat_max": worst,
         "divergences": int(stats["diverging"].sum()),

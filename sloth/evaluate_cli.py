@@ -39,6 +39,16 @@ def add_evaluate_parser(sub: Any) -> None:
     """Register ``sloth evaluate`` on a subparsers object."""
     from sloth.cli import _Formatter, _int_in
 
+    def _skills_option(text: str) -> int | str:
+        if text == "auto":
+            return text
+        try:
+            return _int_in(1, 4, "--skills")(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not allowed: --skills must be an integer from 1 to 4 or 'auto'"
+            ) from None
+
     p = sub.add_parser(
         "evaluate", formatter_class=_Formatter,
         help="leave-one-family-out evaluation on a splits file (the Sloth paper's protocol)",
@@ -82,8 +92,9 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--family-effects", action=argparse.BooleanOptionalAction, default=True,
                    help="model each family's own deviation per benchmark, carried from its "
                         "observed models to its forecasts (sloth.family_effects)")
-    p.add_argument("--skills", metavar="D", type=_int_in(1, 4, "--skills"), default=3,
-                   help="number of latent skills")
+    p.add_argument("--skills", metavar="D", type=_skills_option, default=3,
+                   help="number of latent skills (1-4), or 'auto': 3, or fewer where the "
+                        "split's benchmarks would leave them just identified (2 for six)")
     p.add_argument("--conditioning", choices=("refit", "forecast"), default="refit",
                    help="refit with the observed models (the protocol), or fit once per group "
                         "without them and condition per posterior draw (faster)")

@@ -247,18 +247,34 @@ def _names(items: Sequence[str], limit: int = 8) -> str:
     return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
-def ledermann_max_skills(n_benchmarks: int) -> int:
+def ledermann_max_skills(n_benchmarks: int, *, strict: bool = False) -> int:
     """Largest ``d`` with ``(J - d)^2 >= J + d`` (the Ledermann bound), 0 if none.
 
     Parameters
     ----------
     n_benchmarks : int
         Number of usable benchmarks J.
+    strict : bool
+        Require ``(J - d)^2 > J + d``: at equality the skills are just identified, with no
+        degree of freedom to spare (six benchmarks and three skills).
     """
+    def holds(d: int) -> bool:
+        slack = (n_benchmarks - d) ** 2 - (n_benchmarks + d)
+        return slack > 0 if strict else slack >= 0
+
     d = 0
-    while d + 1 < n_benchmarks and (n_benchmarks - d - 1) ** 2 >= n_benchmarks + d + 1:
+    while d + 1 < n_benchmarks and holds(d + 1):
         d += 1
     return d
+
+
+def auto_skills(n_benchmarks: int, most: int = 3) -> int:
+    """The number of skills sloth uses when asked for ``"auto"``: ``most``, or fewer where
+    ``n_benchmarks`` would leave them just identified or worse (at least 1).
+
+    Six benchmarks give 2 (three skills meet the Ledermann bound with equality), twelve give 3.
+    """
+    return max(1, min(most, ledermann_max_skills(n_benchmarks, strict=True)))
 
 
 def _logit_scores(table: ScoreTable) -> np.ndarray:

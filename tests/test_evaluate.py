@@ -189,3 +189,44 @@ def test_cli_runs_the_paper_protocol_with_baselines(tmp_path, capsys):
     assert main(["evaluate", "--splits", str(PROTOCOLS / "sloth-paper-splits.json"),
                  "--out", str(out), "--methods", "magic"]) == 2
     assert "magic" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("benchmarks", "skills"), [(6, 2), (8, 3)])
+def test_auto_skills_are_chosen_per_split(simulated, tmp_path, monkeypatch, benchmarks, skills):
+    """n_skills='auto' reaches the fit as a number that depends on the split's benchmarks."""
+    import sloth.estimator
+
+    table, _, raw = simulated
+    raw = {**raw, "benchmark_groups": {"sim": list(table.benchmarks[:benchmarks])}}
+    protocol = load_protocol(_write(tmp_path, raw))
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    class Recorder:
+        def __init__(self, **config):
+            seen.append(config)
+
+        def fit(self, data):
+            raise Stop
+
+    monkeypatch.setattr(sloth.estimator, "SlothModel", Recorder)
+    method = sloth_forecaster({"n_skills": "auto"}, conditioning="forecast")
+    with pytest.raises(Stop):
+        evaluate(protocol, lambda b: table.subset(benchmarks=list(b)), [method],
+                 groups=["fam00"], progress=False)
+    assert [c["n_skills"] for c in seen] == [skills]
+
+
+def test_cli_accepts_auto_skills_and_names_the_choices(capsys, tmp_path):
+    splits = tmp_path / "none.json"
+    assert main(["evaluate", "--splits", str(splits), "--out", str(tmp_path / "o.csv"),
+                 "--skills", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--skills" in err and "'auto'" in err
+    # 'auto' parses: the run then stops at the missing splits file, not at --skills
+    assert main(["evaluate", "--splits", str(splits), "--out", str(tmp_path / "o.csv"),
+                 "--skills", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "--splits" in err and "--skills" not in err

@@ -12,6 +12,7 @@ from sloth.exceptions import IdentifiabilityError, IdentifiabilityWarning
 from sloth.identifiability import (
     Finding,
     StructuralThresholds,
+    auto_skills,
     benchmark_signal,
     check_structure,
     ledermann_max_skills,
@@ -210,3 +211,14 @@ def test_skills_at_the_ledermann_bound_warn():
     assert check_structure(table, 2).severity_of("benchmarks_per_skill") == "ok"
     table7, _ = simulate_leaderboard(n_families=20, n_skills=2, n_benchmarks=7, seed=2)
     assert check_structure(table7, 3).severity_of("benchmarks_per_skill") == "ok"
+
+
+@pytest.mark.parametrize(("n_benchmarks", "strict_max", "auto"),
+                         [(3, 0, 1), (4, 1, 1), (5, 2, 2), (6, 2, 2), (7, 3, 3), (12, 7, 3)])
+def test_auto_skills_leave_a_degree_of_freedom(n_benchmarks, strict_max, auto):
+    """'auto' takes three skills, or fewer where they would be just identified (six
+    benchmarks: (6 - 3)^2 = 6 + 3)."""
+    assert ledermann_max_skills(n_benchmarks, strict=True) == strict_max
+    assert ledermann_max_skills(n_benchmarks, strict=True) <= ledermann_max_skills(n_benchmarks)
+    assert auto_skills(n_benchmarks) == auto
+    assert auto_skills(12, most=2) == 2

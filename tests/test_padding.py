@@ -3,6 +3,7 @@
 
 from dataclasses import replace
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -87,3 +88,69 @@ def test_fits_of_one_padded_size_share_their_programs():
     # deterministic given the seed, through the cached programs
     again = run_nuts(other, other_structure, init2, **settings)
     np.testing.assert_array_equal(again.samples["loading"], second.samples["loading"])
+
+
+@pytest.mark.parametrize(("num_warmup", "warmup", "entry"),
+                         [(300, 150, (150, 3)), (500, 150, (350, 4)), (300, 300, (0, 0)),
+                          (100, 150, (0, 0)), (300, 20, (280, 4))])
+def test_a_short_warmup_enters_the_schedule_late(num_warmup, warmup, entry):
+    """The pilot's warm-up is the end of the final run's schedule: its start iteration and
+    the adaptation window that holds it (300: windows end at 74, 99, 149, 249, 299)."""
+    start, window = inference.warmup_entry(num_warmup, warmup)
+    assert (start, window) == entry
+    schedule = inference.build_adaptation_schedule(num_warmup)
+    assert schedule[window].start <= start <= schedule[window].end
+
+
+def test_finite_difference_hessian_matches_autodiff():
+    arrays, structure = _arrays(13, seed=1, anchors=(3, 1))
+    data, padded = pad_arrays(arrays, structure)
+    center, unravel = inference._flat_start({**data, "structure": padded}, None, 2)
+    programs = inference._programs(data, padded, unravel, center.shape[0])
+    exact = np.asarray(jax.jit(jax.hessian(programs.potential))(center, data), dtype=float)
+    approx = inference.finite_difference_hessian(programs.value_and_grad, center, data)
+    np.testing.assert_allclose(approx, approx.T)
+    scale = np.abs(exact).max()
+    assert np.abs(approx - exact).max() < 0.02 * scale
+    # the whitening built from it inverts the curvature where the potential is convex
+    whiten = np.asarray(inference.laplace_whitening(approx, center.dtype), dtype=float)
+    eigval = np.linalg.eigvalsh(0.5 * (exact + exact.T))
+    if eigval.min() > 1.0:
+        np.testing.assert_allclose(whiten.T @ exact @ whiten, np.eye(len(exact)), atol=0.1)
+
+
+def test_pilot_and_final_runs_share_one_program_and_compile_ahead_finds_it():
+    arrays, structure = _arrays(29, seed=5, anchors=(0, 2))  # a padded size of its own
+    settings = dict(num_chains=2, num_warmup=40, num_samples=30, pilot=20, progress_bar=False,
+                    max_tree_depth=5)
+    ahead = inference.compile_ahead(arrays, structure, num_chains=2, num_warmup=40,
+                                    num_samples=30, max_tree_depth=5)
+    assert ahead is not None
+    ahead.wait()
+    data, padded = pad_arrays(arrays, structure)
+    center, _ = inference._flat_start({**data, "structure": padded}, None, 0)
+    programs = inference._PROGRAMS[inference._programs_key(data, padded, center.shape[0])]
+    assert len(programs.chains) == 1
+    fp = flat_potential(arrays, structure, seed=0)
+    init = _start(fp)
+    # compiled already: the fit's own calls reuse what the thread compiled
+    compiled = []
+    listening = [True]
+
+    def record(event, duration, **kwargs):
+        if listening[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(kwargs.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(record)
+    try:
+        result = run_nuts(arrays, structure, init, **settings)
+    finally:
+        listening[0] = False
+    assert len(programs.chains) == 1
+    big = {"jit(_fun)", "jit(init)", "jit(advance)", "jit(potential)", "jit(postprocess)"}
+    assert not big & set(compiled), compiled
+    assert result.samples["loading"].shape[:2] == (2, 30)
+    assert inference.compile_ahead(arrays, structure, num_chains=2, num_warmup=40,
+                                   num_samples=30, max_tree_depth=5) is None
+    with pytest.raises(ValueError, match="stage"):
+        ahead.wait("sampling")
