@@ -33,6 +33,13 @@ def _stacked(model: SlothModel) -> dict[str, np.ndarray]:
     )
     for name in LINK_VARIABLES:  # the logistic link: k = h = 1
         p.setdefault(name, np.ones_like(p["intercept"]))
+    bad = sorted(k for k, v in p.items() if not np.isfinite(np.asarray(v, dtype=float)).all())
+    if bad:
+        raise DataValidationError(
+            f"the posterior has non-finite draws of {bad}, so its forecasts would be NaN. Fix: "
+            "refit, e.g. with another seed or a longer warm-up (`sloth diagnose` on the saved "
+            "posterior shows which chains failed)"
+        )
     return p
 
 

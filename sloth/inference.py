@@ -9,6 +9,7 @@ fits compiles them once.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -701,14 +702,16 @@ class CompileAhead:
     """Programs compiling in a background thread (:func:`compile_ahead`).
 
     ``wait("map")`` returns once the anchored MAP's programs are compiled, ``wait()`` once
-    all are (NUTS's too). A failure in the thread is swallowed: the fit then compiles what is
-    missing itself.
+    all are (NUTS's too). A failure in a thread is kept in :attr:`errors` and logged at debug
+    level (logger ``sloth.inference``): the fit then compiles what is missing itself.
     """
 
     STAGES = ("map", "nuts")
 
     def __init__(self, stages: dict[str, list[Callable[[], object]]]) -> None:
         self._ready = {name: threading.Event() for name in self.STAGES}
+        #: Exceptions raised while compiling, by stage (the fit then compiles on its own).
+        self.errors: dict[str, Exception] = {}
         # one thread per stage: on two cores, NUTS's programs compile beside the MAP's
         for name in self.STAGES:
             threading.Thread(target=self._run, args=(name, stages.get(name, [])),
@@ -718,8 +721,10 @@ class CompileAhead:
         try:
             for job in jobs:
                 job()
-        except Exception:
-            pass
+        except Exception as error:  # the fit compiles what is missing itself
+            self.errors[name] = error
+            logging.getLogger(__name__).debug("compiling the %s programs ahead failed", name,
+                                              exc_info=True)
         finally:
             self._ready[name].set()
 

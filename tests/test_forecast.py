@@ -1,5 +1,7 @@
 """Forecasting families left out of the fit, from 0, 1 or 2 observed models."""
 
+import copy
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,6 +115,18 @@ def test_forecast_rejects_fitted_families_and_missing_columns(setup):
     negative.loc[0, "params"] = -7e9
     with pytest.raises(DataValidationError, match=r"positive counts.*fam03-m0"):
         forecast(model, negative.iloc[1:], observed=negative.iloc[:1])
+
+
+def test_a_posterior_with_nan_draws_is_named_not_forecast(setup):
+    model, rows, _, _ = setup
+    broken = copy.copy(model)
+    broken.idata_ = model.idata_.copy(deep=True)
+    loading = broken.idata_["posterior"]["loading"]
+    loading[0, 3] = np.nan  # one draw of one chain
+    with pytest.raises(DataValidationError, match=r"non-finite draws of \['loading'\].*refit"):
+        forecast(broken, rows.iloc[1:], rows.iloc[:1])
+    # the fitted model itself is untouched
+    assert np.isfinite(model.idata_["posterior"]["loading"].to_numpy()).all()
 
 
 def test_cli_forecast_matches_the_api_and_rejects_bad_input(setup, tmp_path, capsys):

@@ -154,3 +154,16 @@ def test_pilot_and_final_runs_share_one_program_and_compile_ahead_finds_it():
                                    num_samples=30, max_tree_depth=5) is None
     with pytest.raises(ValueError, match="stage"):
         ahead.wait("sampling")
+
+
+def test_a_failed_compile_ahead_releases_the_fit_and_keeps_the_error():
+    order = []
+
+    def boom():
+        raise RuntimeError("no compiler today")
+
+    ahead = inference.CompileAhead({"map": [boom, lambda: order.append("never")],
+                                    "nuts": [lambda: order.append("nuts")]})
+    ahead.wait()  # returns: a failure must not block the fit
+    assert isinstance(ahead.errors["map"], RuntimeError) and "nuts" not in ahead.errors
+    assert order == ["nuts"]
