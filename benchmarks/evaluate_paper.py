@@ -52,7 +52,7 @@ def sweep(args: argparse.Namespace) -> None:
                "num_samples": args.samples, "map_starts": args.map_starts,
                "family_benchmark_effects": args.family_benchmark_effects,
                "max_tree_depth": args.max_tree_depth}
-    sloth = sloth_forecaster(options, conditioning=args.conditioning)
+    sloth = sloth_forecaster(options, conditioning=args.conditioning, seed=args.seed)
     methods = [sloth, *(baseline_forecaster(b) for b in BASELINES)]
 
     def load(benchmarks):
@@ -194,6 +194,7 @@ def main() -> int:
                         help="cap on NUTS trees: bounds the time of a badly conditioned split")
     parser.add_argument("--family-benchmark-effects", action=argparse.BooleanOptionalAction,
                         default=True, help="model each family's own deviation per benchmark")
+    parser.add_argument("--seed", type=int, default=0, help="seed of sloth's fits and forecasts")
     parser.add_argument("--tag", default="paper_", help="prefix of the output files")
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     args = parser.parse_args()
