@@ -320,22 +320,27 @@ class SlothModel:
             max_tree_depth=int(self.max_tree_depth), dense_mass=self.dense_mass,
         )
         self._log(f"exploratory MAP ({self.map_starts} starts)")
-        explore = find_map(arrays, base, seed=self.seed, num_starts=self.map_starts)
-        if self.anchors is None:
-            anchors = choose_anchors(
-                explore.values["loading_free"], benchmark_information(explore.values, arrays)
+        try:
+            explore = find_map(arrays, base, seed=self.seed, num_starts=self.map_starts)
+            if self.anchors is None:
+                anchors = choose_anchors(
+                    explore.values["loading_free"], benchmark_information(explore.values, arrays)
+                )
+            else:
+                anchors = tuple(table.benchmarks.index(a) for a in self.anchors)
+            structure = replace(
+                base, anchors=anchors, centered=self.family_parametrization == "centered"
             )
-        else:
-            anchors = tuple(table.benchmarks.index(a) for a in self.anchors)
-        structure = replace(
-            base, anchors=anchors, centered=self.family_parametrization == "centered"
-        )
-        if ahead is not None:
-            ahead.wait("map")
-        init = find_map(
-            arrays, structure, seed=self.seed, num_starts=1,
-            init_values=to_anchored(explore.values, anchors, base),
-        )
+            if ahead is not None:
+                ahead.wait("map")
+            init = find_map(
+                arrays, structure, seed=self.seed, num_starts=1,
+                init_values=to_anchored(explore.values, anchors, base),
+            )
+        except Exception:
+            if ahead is not None:  # no tracing in the background outlives a failed fit
+                ahead.wait()
+            raise
         map_seconds = time.perf_counter() - start
         anchor_names = [table.benchmarks[a] for a in anchors]
         self._log(f"anchors {anchor_names}; NUTS {self.num_chains} chains x "

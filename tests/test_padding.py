@@ -167,3 +167,29 @@ def test_a_failed_compile_ahead_releases_the_fit_and_keeps_the_error():
     ahead.wait()  # returns: a failure must not block the fit
     assert isinstance(ahead.errors["map"], RuntimeError) and "nuts" not in ahead.errors
     assert order == ["nuts"]
+
+
+def test_a_failed_fit_does_not_leave_compiling_threads_behind(monkeypatch):
+    """NumPyro's handler stack is global: no background tracing may outlive a fit."""
+    import sloth.estimator
+    from sloth import SlothModel
+
+    table, _ = simulate_leaderboard(n_families=19, n_skills=2, n_benchmarks=6, seed=8)
+    handles = []
+
+    def ahead(*args, **kwargs):
+        handles.append(inference.compile_ahead(*args, **kwargs))
+        return handles[-1]
+
+    def failing_map(*args, **kwargs):
+        raise RuntimeError("every MAP start failed (non-finite potential)")
+
+    monkeypatch.setattr(sloth.estimator, "compile_ahead", ahead)
+    monkeypatch.setattr(sloth.estimator, "find_map", failing_map)
+    model = SlothModel(2, num_chains=2, num_warmup=30, num_samples=20, max_tree_depth=4,
+                       progress_bar=False)
+    with pytest.raises(RuntimeError, match="MAP"):
+        model.fit(table)
+    [handle] = handles
+    assert handle is not None  # this padded size was new: threads were started
+    assert all(event.is_set() for event in handle._ready.values())
