@@ -312,9 +312,9 @@ class SlothModel:
         )
         # the anchored programs depend on the shapes only: compile them while the
         # exploratory MAP runs (a no-op when this process has them already)
+        centered = self.family_parametrization == "centered"
         ahead = compile_ahead(
-            arrays, replace(base, anchors=tuple(range(self.n_skills)),
-                            centered=self.family_parametrization == "centered"),
+            arrays, replace(base, anchors=tuple(range(self.n_skills)), centered=centered),
             num_chains=self.num_chains, num_warmup=self.num_warmup,
             num_samples=self.num_samples, target_accept=self.target_accept,
             max_tree_depth=int(self.max_tree_depth), dense_mass=self.dense_mass,
@@ -328,9 +328,7 @@ class SlothModel:
                 )
             else:
                 anchors = tuple(table.benchmarks.index(a) for a in self.anchors)
-            structure = replace(
-                base, anchors=anchors, centered=self.family_parametrization == "centered"
-            )
+            structure = replace(base, anchors=anchors, centered=centered)
             if ahead is not None:
                 ahead.wait("map")
             init = find_map(

@@ -505,7 +505,7 @@ def _check_benchmarks(
             "benchmarks",
             {**lederman, "benchmarks_needed": need},
         ))
-    elif (usable - n_skills) ** 2 == usable + n_skills:
+    elif n_skills > ledermann_max_skills(usable, strict=True):
         # zero degrees of freedom: the d factors reproduce any covariance of the J benchmarks,
         # so nothing but the link and the priors holds the loadings (on the paper's six v1
         # benchmarks with d = 3, chains froze at the maximum tree depth on loadings of +-6)

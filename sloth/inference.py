@@ -251,16 +251,8 @@ def _programs_key(data: dict, structure: ModelStructure, dim: int) -> tuple:
 
 
 def _programs(data: dict, structure: ModelStructure, unravel: Callable, dim: int) -> _Programs:
-    """The (cached) compiled Hessian, postprocessing and chain programs; data are arguments."""
-    with _PROGRAMS_LOCK:  # compile_ahead's thread creates them too
-        return _programs_locked(data, structure, unravel, dim)
-
-
-def _programs_locked(data: dict, structure: ModelStructure, unravel: Callable,
-                     dim: int) -> _Programs:
-    key = _programs_key(data, structure, dim)
-    if key in _PROGRAMS:
-        return _PROGRAMS[key]
+    """The (cached) potential, MAP gradient, postprocessing and NUTS programs of one structure
+    and padded shapes; the data are their arguments."""
 
     def potential(z: jnp.ndarray, data: dict) -> jnp.ndarray:
         with _MODEL_LOCK:
@@ -272,15 +264,18 @@ def _programs_locked(data: dict, structure: ModelStructure, unravel: Callable,
             return constrain_fn(skill_model, (), {**data, "structure": structure}, unravel(z),
                                 return_deterministic=True)
 
-    programs = _Programs(
-        potential=potential,
-        value_and_grad=jax.jit(jax.vmap(jax.value_and_grad(potential), in_axes=(0, None))),
-        postprocess=jax.jit(jax.vmap(postprocess, in_axes=(0, None))),
-    )
-    while len(_PROGRAMS) >= MAX_CACHED_PROGRAMS:  # the oldest first: bounded memory
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
-    _PROGRAMS[key] = programs
-    return programs
+    key = _programs_key(data, structure, dim)
+    with _PROGRAMS_LOCK:  # compile_ahead's threads create them too
+        if key not in _PROGRAMS:
+            while len(_PROGRAMS) >= MAX_CACHED_PROGRAMS:  # the oldest first: bounded memory
+                _PROGRAMS.pop(next(iter(_PROGRAMS)))
+            _PROGRAMS[key] = _Programs(
+                potential=potential,
+                value_and_grad=jax.jit(jax.vmap(jax.value_and_grad(potential),
+                                                in_axes=(0, None))),
+                postprocess=jax.jit(jax.vmap(postprocess, in_axes=(0, None))),
+            )
+        return _PROGRAMS[key]
 
 
 #: Iterations per call of a compiled NUTS loop; progress is reported between calls.
@@ -301,26 +296,28 @@ class _NutsProgram:
     num_warmup: int
 
 
+def _nuts_settings(num_warmup: int, target_accept: float, max_tree_depth: int,
+                   dense_mass: bool, parallel: bool) -> tuple:
+    """The key of a :class:`_NutsProgram` in ``_Programs.chains``."""
+    return (num_warmup, target_accept, max_tree_depth, dense_mass, parallel)
+
+
 def _nuts_program(programs: _Programs, *, num_warmup: int, target_accept: float,
                   max_tree_depth: int, dense_mass: bool, parallel: bool) -> _NutsProgram:
     """The (cached) compiled NUTS programs of ``programs``' potential for these settings."""
-    with _PROGRAMS_LOCK:
-        return _nuts_program_locked(programs, num_warmup=num_warmup, target_accept=target_accept,
-                                    max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                                    parallel=parallel)
-
-
-def _nuts_program_locked(programs: _Programs, *, num_warmup: int, target_accept: float,
-                         max_tree_depth: int, dense_mass: bool, parallel: bool) -> _NutsProgram:
-    key = (num_warmup, target_accept, max_tree_depth, dense_mass, parallel)
-    if key in programs.chains:
+    key = _nuts_settings(num_warmup, target_accept, max_tree_depth, dense_mass, parallel)
+    with _PROGRAMS_LOCK:  # compile_ahead's threads create them too
+        if key not in programs.chains:
+            programs.chains[key] = _new_nuts_program(
+                programs.potential, num_warmup=num_warmup, target_accept=target_accept,
+                max_tree_depth=max_tree_depth, dense_mass=dense_mass, parallel=parallel)
         return programs.chains[key]
-    potential = programs.potential
+
+
+def _new_nuts_program(potential: Callable, *, num_warmup: int, target_accept: float,
+                      max_tree_depth: int, dense_mass: bool, parallel: bool) -> _NutsProgram:
     options = dict(target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
                    dense_mass=dense_mass)
-
-    def kernels(center, whiten, data):
-        return hmc(potential_fn=lambda u: potential(center + whiten @ u, data), algo="NUTS")
 
     def init(rng_key, u0, energy0, grad0, start, window):
         # the start's potential and gradient come in (from the MAP's compiled program), so
@@ -333,7 +330,8 @@ def _nuts_program_locked(programs: _Programs, *, num_warmup: int, target_accept:
                               adapt_state=state.adapt_state._replace(window_idx=window_idx))
 
     def advance(state, center, whiten, data):
-        init_kernel, sample_kernel = kernels(center, whiten, data)
+        init_kernel, sample_kernel = hmc(
+            potential_fn=lambda u: potential(center + whiten @ u, data), algo="NUTS")
         # init_kernel puts the warm-up schedule and tree depth in sample_kernel's closure;
         # traced abstractly, it adds nothing to this program
         jax.eval_shape(lambda: init_kernel(
@@ -349,16 +347,12 @@ def _nuts_program_locked(programs: _Programs, *, num_warmup: int, target_accept:
         return jax.lax.scan(step, state, None, length=NUTS_CHUNK)
 
     if parallel:
-        program = _NutsProgram(init=jax.pmap(init, in_axes=(0, 0, 0, 0, None, None)),
-                               advance=jax.pmap(advance, in_axes=(0, None, None, None)),
-                               num_warmup=num_warmup)
-    else:
-        program = _NutsProgram(
-            init=jax.jit(jax.vmap(init, in_axes=(0, 0, 0, 0, None, None))),
-            advance=jax.jit(jax.vmap(advance, in_axes=(0, None, None, None))),
-            num_warmup=num_warmup)
-    programs.chains[key] = program
-    return program
+        return _NutsProgram(init=jax.pmap(init, in_axes=(0, 0, 0, 0, None, None)),
+                            advance=jax.pmap(advance, in_axes=(0, None, None, None)),
+                            num_warmup=num_warmup)
+    return _NutsProgram(init=jax.jit(jax.vmap(init, in_axes=(0, 0, 0, 0, None, None))),
+                        advance=jax.jit(jax.vmap(advance, in_axes=(0, None, None, None))),
+                        num_warmup=num_warmup)
 
 
 def start_energy(value_and_grad: Callable, u0: jnp.ndarray, center: jnp.ndarray,
@@ -699,7 +693,7 @@ def clear_programs() -> None:
 
 
 class CompileAhead:
-    """Programs compiling in a background thread (:func:`compile_ahead`).
+    """Programs compiling in background threads, one per stage (:func:`compile_ahead`).
 
     ``wait("map")`` returns once the anchored MAP's programs are compiled, ``wait()`` once
     all are (NUTS's too). A failure in a thread is kept in :attr:`errors` and logged at debug
@@ -747,14 +741,14 @@ def compile_ahead(
     max_tree_depth: int = 10,
     dense_mass: bool = False,
 ) -> CompileAhead | None:
-    """Compile, in a background thread, the programs that the anchored MAP and NUTS of a fit
+    """Compile, in background threads, the programs that the anchored MAP and NUTS of a fit
     of ``structure`` (anchored, any anchors) will run, while the caller runs its exploratory
     MAP.
 
     The programs depend on the padded shapes only (:func:`pad_arrays`), not on the anchors
     the exploratory MAP will choose. XLA compiles without holding Python's lock, so on a
-    machine of two cores this hides much of a first fit's compiling (about 10 s of 35 for a
-    leaderboard fit). Later calls of the same shapes find the programs compiled.
+    machine of two cores this hides part of a first fit's compiling. Later calls of the same
+    shapes find the programs compiled.
 
     Returns
     -------
@@ -767,16 +761,14 @@ def compile_ahead(
     data, padded = pad_arrays(arrays, structure)
     center, unravel = _flat_start({**data, "structure": padded}, None, 0)
     dim, dtype = center.shape[0], center.dtype
-    parallel = jax.local_device_count() >= num_chains
+    settings = dict(num_warmup=num_warmup, target_accept=target_accept,
+                    max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                    parallel=jax.local_device_count() >= num_chains)
     with _PROGRAMS_LOCK:
-        fresh = _programs_key(data, padded, dim) not in _PROGRAMS
         programs = _programs(data, padded, unravel, dim)
-        settings = (num_warmup, target_accept, max_tree_depth, dense_mass, parallel)
-        if not fresh and settings in programs.chains:
+        if _nuts_settings(**settings) in programs.chains:  # a fit of this process made them
             return None
-        nuts = _nuts_program(programs, num_warmup=num_warmup, target_accept=target_accept,
-                             max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                             parallel=parallel)
+        nuts = _nuts_program(programs, **settings)
 
     def compile_nuts() -> None:
         keys = jax.random.split(jax.random.PRNGKey(0), num_chains)
