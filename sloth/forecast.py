@@ -154,29 +154,30 @@ def condition_efficiency(
         neg = -hess(mode, *args)
         eigval, eigvec = jnp.linalg.eigh(0.5 * (neg + neg.T))
         scales = 1.5 / jnp.sqrt(jnp.maximum(eigval, 0.05))
-        return mode, eigvec * scales[None, :], jnp.sum(jnp.log(scales))
+        return mode, eigvec, scales
 
     df_arr = jnp.asarray(df if df is not None else np.zeros(S))
     arrays = (
         *(jnp.asarray(a) for a in (chol, base, p["loading"], p["intercept"], p["noise_scale"])),
         df_arr, jnp.asarray(p["link_shape"]), jnp.asarray(p["link_ceiling"]),
     )
-    modes, cov_chols, log_dets = jax.jit(jax.vmap(newton))(*arrays)
+    # the Laplace proposal at each mode: N(mode, V diag(scales)^2 V^T), V orthonormal
+    modes, eigvecs, scales = (np.asarray(a) for a in jax.jit(jax.vmap(newton))(*arrays))
     # a defensive mixture (Hesterberg 1995): most proposals from the Laplace approximation at
     # the mode, a quarter from the population, so that no weight exceeds 4x the likelihood
     # even where the Laplace approximation misses the conditional
     n_prior = proposals // 4
     eps = rng.standard_normal((S, proposals, d))
-    laplace = np.asarray(modes)[:, None, :] + np.einsum("sij,skj->ski", cov_chols, eps)
+    laplace = modes[:, None, :] + np.einsum("sij,skj->ski", eigvecs * scales[:, None, :], eps)
     population = np.einsum("sij,skj->ski", chol, eps)
     cand = np.where(np.arange(proposals)[None, :, None] < proposals - n_prior,
                     laplace, population)
     log_target = jax.jit(jax.vmap(jax.vmap(logp, in_axes=(0,) + (None,) * 8)))(
         jnp.asarray(cand), *arrays)
-    # normalized log densities of both components at every candidate
-    u = np.linalg.solve(np.asarray(cov_chols)[:, None], (cand - np.asarray(modes)[:, None])
-                        [..., None])[..., 0]
-    log_laplace = -0.5 * np.sum(u**2, axis=-1) - np.asarray(log_dets)[:, None]
+    # normalized log densities of both components at every candidate (the Laplace one
+    # whitened through its eigen-decomposition: V^T (cand - mode) / scales)
+    u = np.einsum("sji,skj->ski", eigvecs, cand - modes[:, None, :]) / scales[:, None, :]
+    log_laplace = -0.5 * np.sum(u**2, axis=-1) - np.sum(np.log(scales), axis=1)[:, None]
     zp = np.linalg.solve(chol[:, None], cand[..., None])[..., 0]
     log_population = (-0.5 * np.sum(zp**2, axis=-1)
                       - np.sum(np.log(np.abs(np.diagonal(chol, axis1=1, axis2=2))), axis=1)
