@@ -10,7 +10,7 @@ Five simulated leaderboards with known truth, each fitted with NUTS and diagnose
   around a constant, and chosen as the anchor of a skill.
 
 For each: the structural checks (before sampling) and the post-sampling checks of
-:func:`sloth.diagnostics.diagnose`. The fits go ahead even where a structural check fails
+:func:`sloth.checks.diagnostics.diagnose`. The fits go ahead even where a structural check fails
 (``raise_if_errors`` is switched off here), to show what the draws then look like.
 
 Usage (from the repository root)::
@@ -32,11 +32,11 @@ from unittest import mock
 
 import numpy as np
 
-from sloth.data.simulate import simulate_leaderboard
+from sloth.checks.diagnostics import DiagnosticReport, diagnose
+from sloth.checks.structure import StructuralReport, check_structure
 from sloth.data.table import ScoreTable
-from sloth.diagnostics import DiagnosticReport, diagnose
 from sloth.estimator import SlothModel
-from sloth.identifiability import StructuralReport, check_structure
+from sloth.model.simulate import simulate_leaderboard
 
 OUT = Path(__file__).parent / "results_diagnostics.md"
 SEED = 3
@@ -135,9 +135,9 @@ def render(results: dict[str, tuple[StructuralReport, DiagnosticReport, float]],
         "## Identifiability diagnostics on misspecified simulations",
         "",
         "Produced by `python benchmarks/diagnose_misspecified.py` (issue 4, item 3). Each "
-        "simulated leaderboard is checked before sampling (`sloth.identifiability."
+        "simulated leaderboard is checked before sampling (`sloth.checks.structure."
         "check_structure`), then fitted with NUTS even where a structural check failed, and "
-        f"diagnosed (`sloth.diagnostics.diagnose`, as `sloth diagnose FILE`). {settings}; "
+        f"diagnosed (`sloth.checks.diagnostics.diagnose`, as `sloth diagnose FILE`). {settings}; "
         f"seed {SEED}; total {total / 60:.1f} min on a shared 2-core CPU.",
         "",
         "Scenarios:",

@@ -3,8 +3,8 @@
 1. Downstream (Sloth paper, downstream tasks): the skill model (d = 3, the instruct flag as
    covariate, as ``sloth fit`` does) is fitted once on the twelve leaderboard benchmarks;
    HumanEval, left out of the fit, is predicted leave-one-family-out from the posterior
-   skills (:func:`sloth.downstream.evaluate_downstream`) and compared with predictions from
-   log FLOPs alone and from principal components of the observed scores.
+   skills (:func:`sloth.evaluation.downstream.evaluate_downstream`) and compared with
+   predictions from log FLOPs alone and from principal components of the observed scores.
 2. Baselines on the paper's leave-one-family-out splits (``sloth-paper-splits.json``):
    complete rows of the setting's benchmarks, the k smallest models of each held-out family
    kept in training; family-averaged MAE next to the reference implementation's numbers
@@ -57,7 +57,7 @@ def load_or_fit(path: Path, seed: int):
 
 def run_downstream(model, max_draws: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     from sloth import load_leaderboard
-    from sloth.downstream import evaluate_downstream
+    from sloth.evaluation.downstream import evaluate_downstream
 
     humaneval = load_leaderboard(benchmarks=["HumanEval"])
     start = time.perf_counter()
@@ -69,7 +69,7 @@ def run_downstream(model, max_draws: int, seed: int) -> tuple[pd.DataFrame, pd.D
 def run_baselines(settings: list[tuple[str, int]], protocols: Path) -> pd.DataFrame:
     """Family-averaged MAE and 90% coverage of each baseline in each setting."""
     from sloth import load_leaderboard
-    from sloth.baselines import make_baseline
+    from sloth.evaluation.baselines import make_baseline
 
     splits = json.loads((protocols / "sloth-paper-splits.json").read_text())
     reference = pd.read_csv(protocols / "sloth-paper-reported-mae.csv")
@@ -180,7 +180,8 @@ def markdown(summary: pd.DataFrame, predictions: pd.DataFrame, baselines: pd.Dat
         "",
         "## Baselines on the paper's splits (sanity check against the reference)",
         "",
-        "`sloth.baselines` on the leave-one-family-out groups of `sloth-paper-splits.json` "
+        "`sloth.evaluation.baselines` on the leave-one-family-out groups of "
+        "`sloth-paper-splits.json` "
         "(complete rows of the setting's benchmarks; the k smallest models of each held-out "
         "family in training). Family-averaged MAE against the reference implementation's "
         "numbers for the same method and groups; coverage pooled over held-out scores.",

@@ -33,8 +33,8 @@ SETTINGS = [("v1", 1), ("v1", 2), ("v2", 1), ("v2", 2), ("all", 1), ("all", 2)]
 
 def sweep(args: argparse.Namespace) -> None:
     from sloth.data.leaderboard import load_leaderboard
-    from sloth.evaluate import baseline_forecaster, evaluate, sloth_forecaster
-    from sloth.protocol import load_protocol
+    from sloth.evaluation.harness import baseline_forecaster, evaluate, sloth_forecaster
+    from sloth.evaluation.protocol import load_protocol
 
     protocol = load_protocol(PROTOCOLS / "sloth-paper-splits.json")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,7 @@ def sweep(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    from sloth.evaluate import reference_table, summarize
+    from sloth.evaluation.harness import reference_table, summarize
 
     pred = pd.read_csv(OUT / f"{args.tag}predictions.csv")
     fits = pd.read_csv(OUT / f"{args.tag}fits.csv")

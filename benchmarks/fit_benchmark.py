@@ -31,7 +31,7 @@ def timing(runs: int) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "sloth.cli", "fit", "--json", "--quiet",
+                [sys.executable, "-m", "sloth", "fit", "--json", "--quiet",
                  "--out", str(Path(tmp) / "fit.nc")],
                 capture_output=True, text=True, check=True,
             )
@@ -47,7 +47,7 @@ def timing(runs: int) -> str:
         )
     anchors = ", ".join(summary["anchors"])
     lines = [
-        "Command: `python -m sloth.cli fit --json --quiet --out FILE` (defaults: leaderboard "
+        "Command: `python -m sloth.cli.main fit --json --quiet --out FILE` (defaults: leaderboard "
         "data_v2.csv, 12 benchmarks, 3 skills, instruct covariate, Student-t noise, 4 chains x "
         "(pilot 150 + 150, warm-up 500, 2000 draws, target acceptance 0.9)), whole process timed.",
         "",
@@ -68,7 +68,7 @@ def timing(runs: int) -> str:
 def recovery(seeds: list[int], n_families: int) -> str:
     """Fit simulated leaderboards with d = 2 and 3 and compare with the truth."""
     from sloth import SlothModel
-    from sloth.data.simulate import simulate_leaderboard
+    from sloth.model.simulate import simulate_leaderboard
 
     rows = []
     for d in (2, 3):

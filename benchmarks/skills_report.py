@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sloth.cli.skills import write_figures
 from sloth.estimator import SlothModel
-from sloth.rotation import align_columns
-from sloth.skills import SkillAnalysis, analyze_skills
-from sloth.skills_cli import write_figures
+from sloth.skills.analysis import SkillAnalysis, analyze_skills
+from sloth.skills.rotation import align_columns
 
 HERE = Path(__file__).resolve().parent
 
@@ -258,7 +258,7 @@ def main() -> int:
 
     seconds: dict[str, float] = {}
     if not Path(args.posterior).is_file():
-        from sloth.cli import main as sloth_main
+        from sloth.cli.main import main as sloth_main
 
         start = time.perf_counter()
         code = sloth_main(["fit", "--out", args.posterior, "--quiet"])

@@ -17,14 +17,12 @@ import xarray as xr
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
 from sloth import __version__
+from sloth.checks.diagnostics import sampler_summary
+from sloth.checks.structure import check_structure
 from sloth.data.registry import BenchmarkRegistry, default_registry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
-from sloth.design import CovariateScaler, FitArrays, build_arrays
-from sloth.diagnostics import sampler_summary
 from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
-from sloth.family_effects import conditional_effects, estimate_effect_scales
-from sloth.identifiability import check_structure
-from sloth.inference import (
+from sloth.inference.nuts import (
     benchmark_information,
     choose_anchors,
     compile_ahead,
@@ -45,7 +43,11 @@ from sloth.model import (
     observation_scale,
     skill_model,
 )
-from sloth.posterior import LINK_VARIABLES, build_datatree, compute_mean_score, compute_skills
+from sloth.model.design import CovariateScaler, FitArrays, build_arrays
+from sloth.model.family_effects import conditional_effects, estimate_effect_scales
+from sloth.model.maths import compute_mean_score, compute_skills
+from sloth.posterior.datatree import LINK_VARIABLES, build_datatree, table_from_tree
+from sloth.posterior.fileformat import read_posterior, write_posterior
 
 #: Posterior variables computed from the others, left out of saved files.
 DERIVED_VARIABLES = ("skills", "mean_score")
@@ -73,7 +75,7 @@ class SlothModel:
         per benchmark, ``"flexible"`` both.
     family_benchmark_effects : bool, default True
         Give each family its own deviation on each benchmark, ``v_fj ~ Normal(0, tau_j^2)``
-        on the linear-predictor scale (see :mod:`sloth.family_effects`): ``tau_j`` is
+        on the linear-predictor scale (see :mod:`sloth.model.family_effects`): ``tau_j`` is
         estimated from the fit's residuals after sampling, and predictions and forecasts
         draw each family's ``v`` given its models' scores, so a new family's deviations on
         its first models carry over to its larger ones (and a family with no observed model
@@ -620,22 +622,16 @@ class SlothModel:
         tree["posterior"] = xr.DataTree(
             tree["posterior"].to_dataset().drop_vars(list(DERIVED_VARIABLES))
         )
-        tree.to_netcdf(os.fspath(path), engine="h5netcdf")
+        write_posterior(tree, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SlothModel:
         """Rebuild a fitted model from a file written by :meth:`save`."""
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no posterior file at {path!r}: fit and save one first")
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
-        tree.close()
-        if "config" not in tree.attrs:
-            raise DataValidationError(f"{path!r} is not a sloth posterior file (no config)")
+        tree = read_posterior(path)
         config = json.loads(tree.attrs["config"])
         config.setdefault("family_benchmark_effects", False)  # files before the option
         model = cls(**config, progress_bar=False)
-        table = _table_from_tree(tree)
+        table = table_from_tree(tree)
         scaler = CovariateScaler.from_attrs(json.loads(tree.attrs["scaler"]))
         anchors = json.loads(tree.attrs["anchors"])
         structure = ModelStructure(
@@ -668,26 +664,6 @@ class SlothModel:
             model.family_benchmark_scale_ = model._estimate_family_benchmark_scale(
                 build_arrays(table, scaler, tree["constant_data"]["inv_items"].to_numpy()))
         return model
-
-
-def _table_from_tree(tree: xr.DataTree) -> ScoreTable:
-    const = tree["constant_data"]
-    scores = tree["observed_data"]["scores"]
-    extra = {
-        name[len("extra_"):]: const[name].to_numpy()
-        for name in const.data_vars if name.startswith("extra_")
-    }
-    benchmarks = tuple(str(b) for b in scores["benchmark"].to_numpy())
-    return ScoreTable(
-        models=tuple(str(m) for m in scores["model"].to_numpy()),
-        family=tuple(str(f) for f in const["model_family"].to_numpy()),
-        params=const["params"].to_numpy(),
-        tokens=const["tokens"].to_numpy(),
-        benchmarks=benchmarks,
-        floors=const["floors"].to_numpy(),
-        scores=scores.to_numpy(),
-        extra_covariates=extra,
-    )
 
 
 __all__ = ["SlothModel"]

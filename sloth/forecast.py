@@ -23,7 +23,7 @@ from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS
 from sloth.estimator import SlothModel
 from sloth.exceptions import DataValidationError
 from sloth.model import link_mean, observation_scale, score_distribution
-from sloth.posterior import LINK_VARIABLES
+from sloth.posterior.datatree import LINK_VARIABLES
 
 
 def _stacked(model: SlothModel) -> dict[str, np.ndarray]:

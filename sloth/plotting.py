@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 if TYPE_CHECKING:
-    from sloth.skills import SkillAnalysis
+    from sloth.skills.analysis import SkillAnalysis
 
 __all__ = ["plot_forecast_fan", "plot_loadings", "plot_skill_levels", "plot_trace"]
 
@@ -48,7 +48,7 @@ def plot_loadings(analysis: SkillAnalysis, *, level: float = 0.9, annotate: bool
     Parameters
     ----------
     analysis : SkillAnalysis
-        From :func:`sloth.skills.analyze_skills`.
+        From :func:`sloth.skills.analysis.analyze_skills`.
     level : float
         Interval probability.
     annotate : bool

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from sloth import NotFittedError, SlothModel
-from sloth.data.simulate import simulate_leaderboard
 from sloth.exceptions import DataValidationError, IdentifiabilityError
+from sloth.model.simulate import simulate_leaderboard
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

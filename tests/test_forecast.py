@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from sloth import SlothModel
-from sloth.data.simulate import simulate_leaderboard
 from sloth.exceptions import DataValidationError
 from sloth.forecast import (
     _cholesky,
@@ -18,6 +17,7 @@ from sloth.forecast import (
     forecast,
     forecast_datatree,
 )
+from sloth.model.simulate import simulate_leaderboard
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 HELD_OUT = "fam03"
@@ -132,7 +132,7 @@ def test_a_posterior_with_nan_draws_is_named_not_forecast(setup):
 def test_cli_forecast_matches_the_api_and_rejects_bad_input(setup, tmp_path, capsys):
     import json
 
-    from sloth.cli import main
+    from sloth.cli.main import main
 
     model, rows, _, _ = setup
     posterior = tmp_path / "fit.nc"

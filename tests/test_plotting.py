@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 
-from sloth.data.simulate import simulate_leaderboard
-from sloth.design import build_arrays
+from sloth.model.design import build_arrays
+from sloth.model.simulate import simulate_leaderboard
 from sloth.plotting import plot_forecast_fan, plot_loadings, plot_skill_levels, plot_trace
-from sloth.posterior import build_datatree
-from sloth.skills import analyze_skills
+from sloth.posterior.datatree import build_datatree
+from sloth.skills.analysis import analyze_skills
 
 CHAINS, DRAWS = 2, 40
 

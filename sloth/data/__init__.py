@@ -41,10 +41,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # imported on first use: sloth.data.simulate needs sloth.design, which needs
+    # imported on first use: sloth.model.simulate needs sloth.model.design, which needs
     # sloth.data.table, so importing it here would make the two packages circular
     if name == "simulate_leaderboard":
-        from sloth.data.simulate import simulate_leaderboard
+        from sloth.model.simulate import simulate_leaderboard
 
         return simulate_leaderboard
     raise AttributeError(f"module 'sloth.data' has no attribute {name!r}")

@@ -1,0 +1,162 @@
+"""Helpers shared by the ``sloth`` subcommands: option types, JSON output, error text,
+output paths and the help formatter."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sloth.exceptions import SlothError
+
+if TYPE_CHECKING:
+    pass
+
+
+#: Exit status of bad input (the same as argparse's usage errors).
+EXIT_BAD_INPUT = 2
+#: Exit status after Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+DEFAULT_OUT = "sloth-fit.nc"
+#: Family column of the leaderboard's schema used by default.
+
+
+def int_in(low: int, high: int | None, what: str) -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers in ``[low, high]``, with a clear message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer ({what})") from None
+        if value < low or (high is not None and value > high):
+            allowed = (f"an integer from {low} to {high}" if high is not None
+                       else f"an integer >= {low}")
+            raise argparse.ArgumentTypeError(f"{value} is not allowed: {what} must be {allowed}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def floor_item(text: str) -> tuple[str, float]:
+    """Parse ``NAME=VALUE`` of ``--floor``."""
+    name, sep, value = text.rpartition("=")
+    try:
+        floor = float(value)
+    except ValueError:
+        sep = ""
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=VALUE; write e.g. --floor 'MyQA=0.25' (the expected score "
+            f"of random guessing: 0.25 for four choices, 0 for free-form answers)"
+        )
+    return name.strip(), floor
+
+
+def target_accept(text: str) -> float:
+    """Parse ``--target-accept``: a probability in [0.5, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.5 <= value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: the target acceptance probability must be a number in "
+            f"[0.5, 1), e.g. 0.9"
+        )
+    return value
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """Comma-separated names, stripped, without empty items (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with non-finite floats replaced by ``None`` (strict JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return finite(obj.item())
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as one strict-JSON object on stdout (the ``--json`` convention)."""
+    print(json.dumps(finite(obj), indent=1, allow_nan=False), flush=True)
+
+
+def print_error(message: str) -> None:
+    print(f"sloth: error: {message}", file=sys.stderr, flush=True)
+
+
+CLI_FIXES = (
+    ("no known guessing floor", "On the command line: --floor 'NAME=VALUE' (repeatable)."),
+    ("on_missing_size='skip'", "On the command line: --skip-incomplete."),
+    ("pass family_column=", "On the command line: --family-column COL."),
+    ("pass extra_covariates=", "On the command line: --covariate COL."),
+    ("pass benchmarks=", "On the command line: --benchmarks NAME,NAME,..."),
+    ("choose benchmarks=", "On the command line: --benchmarks NAME,NAME,..."),
+    ("use n_skills <=", "On the command line: --skills D or more --benchmarks."),
+)
+
+
+def with_cli_fix(exc: SlothError) -> SlothError:
+    """The same error, its message completed with the command-line spelling of the fix."""
+    message = str(exc)
+    extra = list(dict.fromkeys(fix for key, fix in CLI_FIXES if key in message))
+    if not extra:
+        return exc
+    message = message.rstrip()
+    if not message.endswith("."):
+        message += "."
+    try:
+        return type(exc)(" ".join([message, *extra]))
+    except TypeError:  # a subclass with another constructor: keep it as it is
+        return exc
+
+
+def check_out(out: str) -> Path:
+    """Fail before fitting when the posterior file cannot be written."""
+    path = Path(out).expanduser()
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise FileNotFoundError(f"--out {out!r} is a folder. Fix: give a file name, e.g. "
+                                f"{os.path.join(out, DEFAULT_OUT)}")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"--out {out!r}: folder {str(parent)!r} does not exist. Fix: "
+                                f"create it or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"--out {out!r}: folder {str(parent)!r} is not writable. Fix: "
+                              f"choose another path")
+    return path
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the descriptions' line breaks; show each option's default unless the help text
+    already explains it (``None``/``False`` defaults are explained in words)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or not action.option_strings:
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            return text + " (default: off)"
+        if action.default is not None and action.default is not argparse.SUPPRESS:
+            return text + " (default: %(default)s)"
+        return text
+
+

@@ -1,0 +1,192 @@
+"""``sloth evaluate``: the leave-one-family-out protocol from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from sloth.cli.common import HelpFormatter, check_out, int_in, print_json
+from sloth.exceptions import DataNotFoundError, DataValidationError
+
+#: Method names accepted by ``--methods`` besides the baselines' reference names.
+SLOTH_METHOD = "sloth"
+#: The baselines run by default next to sloth.
+DEFAULT_BASELINES = (
+    "per_benchmark_flops_sigmoid_family_intercept",
+    "per_benchmark_flops_sigmoid_shared",
+    "pca_observational_d3",
+)
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(t) for t in _csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers"
+        ) from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: k must be >= 0")
+    return values
+
+
+def add_evaluate_parser(sub: Any) -> None:
+    """Register ``sloth evaluate`` on a subparsers object."""
+
+    def _skills_option(text: str) -> int | str:
+        if text == "auto":
+            return text
+        try:
+            return int_in(1, 4, "--skills")(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not allowed: --skills must be an integer from 1 to 4 or 'auto'"
+            ) from None
+
+    p = sub.add_parser(
+        "evaluate", formatter_class=HelpFormatter,
+        help="leave-one-family-out evaluation on a splits file (the Sloth paper's protocol)",
+        description=(
+            "For every split and held-out family group of FILE: drop rows missing any "
+            "benchmark of the group, keep the k smallest models of each held-out family in "
+            "training, fit, and predict the rest. Writes one row per method, held-out model "
+            "and benchmark to --out (as each fit finishes, so an interrupted run keeps its "
+            "rows) and prints family-averaged MAE, MAE per benchmark, 90%% coverage, "
+            "interval width and CRPS."
+        ),
+        epilog=(
+            "examples:\n"
+            "  sloth evaluate --splits ../shared/protocols/sloth-paper-splits.json "
+            "--out predictions.csv\n"
+            "  sloth evaluate --splits splits.json --out zero.csv --zero-shot --benchmarks v1\n"
+            "  sloth evaluate --splits splits.json --out p.csv --k 1 --groups bloom,opt "
+            "--methods sloth"
+        ),
+    )
+    p.add_argument("--splits", metavar="FILE", required=True,
+                   help="JSON splits file in the schema of sloth-paper-splits.json")
+    p.add_argument("--out", metavar="CSV", required=True, help="predictions file to write")
+    p.add_argument("--zero-shot", action="store_true",
+                   help="hold out whole families (k = 0), predicting the splits' test models")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="leaderboard table in the schema of data_v2.csv (default: the Sloth "
+                        "paper's, found through $SLOTH_DATA_DIR, the cache or a download)")
+    p.add_argument("--benchmarks", metavar="NAMES", type=_csv_list, default=None,
+                   help="only these benchmark groups of the file, e.g. v1,all")
+    p.add_argument("--k", metavar="LIST", type=_int_list, default=None,
+                   help="only splits with these k (observed models per test family)")
+    p.add_argument("--groups", metavar="LIST", type=_csv_list, default=None,
+                   help="only these held-out groups ('+'-joined family names)")
+    p.add_argument("--methods", metavar="LIST", type=_csv_list,
+                   default=[SLOTH_METHOD, *DEFAULT_BASELINES],
+                   help="methods to run: sloth and/or baseline names "
+                        "(see sloth.evaluation.baselines)")
+    p.add_argument("--link", default="flexible",
+                   choices=("logistic", "richards", "ceiling", "flexible"),
+                   help="sloth's link from skills to scores")
+    p.add_argument("--family-effects", action=argparse.BooleanOptionalAction, default=True,
+                   help="model each family's own deviation per benchmark, carried from its "
+                        "observed models to its forecasts (sloth.model.family_effects)")
+    p.add_argument("--skills", metavar="D", type=_skills_option, default=3,
+                   help="number of latent skills (1-4), or 'auto': 3, or fewer where the "
+                        "split's benchmarks would leave them just identified (2 for six)")
+    p.add_argument("--conditioning", choices=("refit", "forecast"), default="refit",
+                   help="refit with the observed models (the protocol), or fit once per group "
+                        "without them and condition per posterior draw (faster)")
+    p.add_argument("--chains", metavar="N", type=int_in(1, None, "--chains"), default=4)
+    p.add_argument("--warmup", metavar="N", type=int_in(1, None, "--warmup"), default=400)
+    p.add_argument("--samples", metavar="N", type=int_in(1, None, "--samples"), default=500,
+                   help="draws per chain")
+    p.add_argument("--seed", metavar="INT", type=int, default=0)
+    p.add_argument("--reference", metavar="CSV", default=None,
+                   help="reference per-family errors (sloth-paper-reported-mae.csv) to print "
+                        "beside the results")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on stdout")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``sloth evaluate``."""
+    import pandas as pd
+
+    from sloth.data.leaderboard import load_evaluations, load_leaderboard
+    from sloth.data.validation import read_table
+    from sloth.evaluation.baselines import BASELINES
+    from sloth.evaluation.harness import (
+        baseline_forecaster,
+        evaluate,
+        format_summary,
+        reference_table,
+        sloth_forecaster,
+        summarize,
+    )
+    from sloth.evaluation.protocol import load_protocol
+
+    if not Path(args.splits).expanduser().is_file():
+        raise DataNotFoundError(f"--splits {args.splits!r}: no such file. Fix: check the path")
+    if args.reference and not Path(args.reference).expanduser().is_file():
+        raise DataNotFoundError(f"--reference {args.reference!r}: no such file")
+    protocol = load_protocol(args.splits)
+    unknown = [m for m in args.methods if m != SLOTH_METHOD and m not in BASELINES]
+    if unknown or not args.methods:
+        raise DataValidationError(
+            f"--methods {unknown or args.methods}: allowed are {SLOTH_METHOD!r} and "
+            f"{sorted(BASELINES)}"
+        )
+    out = check_out(args.out)
+    frame = None
+    if args.data is not None:
+        if not Path(args.data).expanduser().is_file():
+            raise DataNotFoundError(f"--data {args.data!r}: no such file")
+        frame = read_table(args.data)
+
+    def load_table(benchmarks):
+        kwargs = dict(benchmarks=list(benchmarks), family_column=protocol.family_column,
+                      floors=protocol.floors or None)
+        if frame is None:
+            return load_leaderboard(**kwargs)
+        return load_evaluations(frame, **kwargs)
+
+    methods = []
+    for name in args.methods:
+        if name == SLOTH_METHOD:
+            options = {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
+                       "num_warmup": args.warmup, "num_samples": args.samples,
+                       "family_benchmark_effects": args.family_effects}
+            methods.append(sloth_forecaster(options, conditioning=args.conditioning,
+                                            seed=args.seed))
+        else:
+            methods.append(baseline_forecaster(name, seed=args.seed))
+    if out.exists():
+        os.remove(out)
+
+    def append(rows: pd.DataFrame) -> None:
+        rows.to_csv(out, mode="a", header=not out.exists(), index=False)
+
+    predictions = evaluate(
+        protocol, load_table, methods, zero_shot=args.zero_shot, settings=args.benchmarks,
+        ks=args.k, groups=args.groups, on_task=append,
+    )
+    summary = summarize(predictions)
+    reference = None
+    if args.reference:
+        reference = reference_table(pd.read_csv(args.reference), predictions)
+    if args.json:
+        payload = {name: table.to_dict(orient="records") for name, table in summary.items()}
+        if reference is not None:
+            payload["reference"] = reference.to_dict(orient="records")
+        print_json({"predictions_file": str(out), **payload})
+        return 0
+    print(format_summary(summary))
+    if reference is not None:
+        print("\nReference implementation on the same groups (family-averaged MAE):")
+        print(reference.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\npredictions written to {out}")
+    return 0

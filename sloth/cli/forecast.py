@@ -1,0 +1,82 @@
+"""``sloth forecast``: forecast models of new families from a saved fit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sloth.exceptions import DataNotFoundError
+
+if TYPE_CHECKING:
+    pass
+
+from sloth.cli.common import HelpFormatter, print_json
+
+
+def add_forecast_parser(sub: Any) -> None:
+    forecast = sub.add_parser(
+        "forecast", formatter_class=HelpFormatter,
+        help="forecast models of families that were not in the fit",
+        description=(
+            "Forecast benchmark scores of models of new families from a saved fit, without "
+            "refitting. A family with observed models in --observed is conditioned on them; "
+            "a family without is drawn from the fitted population of families."
+        ),
+        epilog=(
+            "examples:\n"
+            "  sloth forecast --posterior fit.nc --models new.csv\n"
+            "  sloth forecast --posterior fit.nc --models new.csv --observed first.csv --json"
+        ),
+    )
+    forecast.add_argument("--posterior", metavar="FILE", required=True,
+                          help="posterior file written by sloth fit")
+    forecast.add_argument(
+        "--models", metavar="CSV", required=True,
+        help="models to forecast: columns model, family, params, tokens (absolute counts) "
+             "and the fit's extra covariates (e.g. instruct)")
+    forecast.add_argument(
+        "--observed", metavar="CSV", default=None,
+        help="already evaluated models of those families: the same columns plus one score "
+             "column per benchmark of the fit (default: none, population forecast)")
+    forecast.add_argument("--kind", choices=("score", "mean"), default="score",
+                          help="posterior predictive of a score, or posterior of its mean")
+    forecast.add_argument("--seed", metavar="INT", type=int, default=0, help="random seed")
+    forecast.add_argument("--out", metavar="CSV", default=None,
+                          help="also write the predictions to this CSV file")
+    forecast.add_argument("--json", action="store_true",
+                          help="print the predictions as one JSON object on stdout")
+    forecast.set_defaults(func=cmd_forecast)
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """``sloth forecast``: forecast new families from a saved fit."""
+    import pandas as pd
+
+    from sloth.estimator import SlothModel
+    from sloth.forecast import forecast
+
+    for option, path in (("--posterior", args.posterior), ("--models", args.models),
+                         ("--observed", args.observed)):
+        if path is not None and not Path(path).expanduser().is_file():
+            raise DataNotFoundError(f"{option} {str(path)!r}: no such file. Fix: check the path")
+    model = SlothModel.load(args.posterior)
+    models = pd.read_csv(args.models)
+    observed = pd.read_csv(args.observed) if args.observed else None
+    out = forecast(model, models, observed, kind=args.kind, seed=args.seed)
+    if args.out:
+        out.to_csv(args.out, index=False)
+    if args.json:
+        print_json({"posterior_file": str(args.posterior), "kind": args.kind,
+                    "predictions": out.to_dict(orient="records")})
+        return 0
+    print(f"forecast ({args.kind}; 90% intervals) from {args.posterior}")
+    for (model_name, family), rows in out.groupby(["model", "family"], sort=False):
+        print(f"\n{model_name} ({family})")
+        for row in rows.itertuples():
+            print(f"  {row.benchmark:<12} {row.mean:6.3f}  [{row.q05:.3f}, {row.q95:.3f}]")
+    if args.out:
+        print(f"\npredictions written to {args.out}")
+    return 0
+
+

@@ -1,0 +1,415 @@
+"""Leave-one-family-out evaluation of sloth and baselines on a protocol of splits.
+
+:func:`evaluate` runs every task of a :class:`~sloth.evaluation.protocol.Protocol` (one fit
+per held-out family group) and returns one row per held-out model and benchmark;
+:func:`summarize` turns those rows into the figures the Sloth paper reports (family-averaged
+MAE) and the ones it does not (90% coverage, interval width, CRPS).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sloth.data.table import MODEL, ScoreTable
+from sloth.evaluation.protocol import Protocol, Task, split_tasks
+
+#: Columns of the predictions table, in order.
+PREDICTION_COLUMNS = (
+    "benchmarks", "observed_models_per_test_family", "test_families", "model", "benchmark",
+    "observed", "mean", "q05", "q95", "median", "crps", "method", "split_k", "fit_seconds",
+)
+
+#: Conditioning of the held-out families on their observed models.
+CONDITIONING = ("refit", "forecast")
+CLEAR_COMPILED_EVERY = 10  # fits between clears of JAX's compiled programs in a sweep
+
+
+def crps_from_draws(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Continuous ranked probability score of sample forecasts (lower is better).
+
+    ``CRPS = E|X - y| - E|X - X'| / 2`` with the expectation over the draws, computed
+    exactly from the sorted draws in ``O(S log S)``.
+
+    Parameters
+    ----------
+    draws : ndarray, shape (S, ...)
+    observed : ndarray, shape (...)
+
+    Returns
+    -------
+    ndarray, shape (...)
+    """
+    draws = np.sort(np.asarray(draws, dtype=float), axis=0)
+    S = draws.shape[0]
+    first = np.abs(draws - observed[None]).mean(axis=0)
+    # E|X - X'| = 2 / S^2 * sum_i (2 i - S - 1) x_(i)   (i = 1..S)
+    weights = (2.0 * np.arange(1, S + 1) - S - 1).reshape(-1, *([1] * (draws.ndim - 1)))
+    spread = 2.0 * (weights * draws).sum(axis=0) / S**2
+    return first - 0.5 * spread
+
+
+@dataclass(frozen=True)
+class Forecaster:
+    """A method of the harness: trains on a task and returns predictive draws.
+
+    ``run(task) -> (draws, fit_seconds, point)`` with predictive draws shaped
+    (S, n_test, J) in the order of ``task.test`` and ``task.table.benchmarks``, and the
+    method's point prediction (n_test, J), or ``None`` for the mean of the draws.
+    """
+
+    name: str
+    run: Callable[[Task], tuple[np.ndarray, float, np.ndarray | None]]
+    fits: list[dict[str, Any]] = field(default_factory=list)
+
+
+def sloth_forecaster(
+    options: Mapping[str, Any] | None = None,
+    *,
+    conditioning: str = "refit",
+    seed: int = 0,
+    name: str = "sloth",
+) -> Forecaster:
+    """The latent-skill model as a harness method.
+
+    Parameters
+    ----------
+    options : mapping, optional
+        Keyword arguments of :class:`~sloth.estimator.SlothModel` (default: d = 3, the
+        ``instruct`` covariate when the table has it, 4 chains x (500 + 1000)).
+        ``n_skills="auto"`` picks d per split with
+        :func:`sloth.checks.structure.auto_skills` (3, or 2 for six benchmarks).
+    conditioning : {"refit", "forecast"}
+        ``"refit"`` follows the protocol literally: the held-out families' observed models
+        are in the fit. ``"forecast"`` fits once without the held-out families and
+        conditions each family's efficiency on its observed models per posterior draw
+        (:func:`sloth.forecast.forecast_draws`); one fit then serves every ``k`` of a group
+        and the zero-shot forecasts. Zero-shot tasks always use the forecast path.
+    seed : int
+    name : str
+        Method name in the output.
+    """
+    if conditioning not in CONDITIONING:
+        raise ValueError(f"conditioning={conditioning!r}: allowed values are {CONDITIONING}")
+    base = {"n_skills": 3, "num_chains": 4, "num_warmup": 500, "num_samples": 1000,
+            "progress_bar": False, "seed": seed}
+    base.update(options or {})
+    cache: dict[tuple, tuple[Any, float]] = {}
+    compiled = {"fits": 0, "benchmarks": None}  # programs JAX holds since its last clear
+
+    def fitted(task: Task, include_observed: bool) -> tuple[Any, float]:
+        from sloth.estimator import SlothModel
+
+        # the training rows: the split's complete rows less the group, plus the group's k
+        # smallest models when they are included (never for zero-shot tasks)
+        observed_k = task.split.k if include_observed else 0
+        key = (task.split.benchmark_list, task.group, observed_k)
+        if key not in cache:
+            from sloth.checks.structure import auto_skills
+            from sloth.inference.nuts import clear_programs
+
+            # every split compiles its own programs; a sweep that keeps them all runs out of
+            # LLVM's code memory after about 40 fits ("Unable to allocate section memory").
+            # Splits of one benchmark set share many programs (their shapes depend on J and
+            # d only), so the programs are dropped when the set changes or every few fits:
+            # clearing before every fit cost about 8 s of recompilation per fit.
+            if (compiled["benchmarks"] != task.split.benchmark_list
+                    or compiled["fits"] >= CLEAR_COMPILED_EVERY):
+                clear_programs()
+                compiled.update(fits=0, benchmarks=task.split.benchmark_list)
+            compiled["fits"] += 1
+            table = task.training_table(include_observed)
+            config = dict(base)
+            if config["n_skills"] == "auto":
+                config["n_skills"] = auto_skills(table.n_benchmarks)
+            if "extra_covariates" not in config:
+                config["extra_covariates"] = [c for c in ("instruct",)
+                                              if c in table.extra_covariates]
+            start = time.perf_counter()
+            model = SlothModel(**config).fit(table)
+            seconds = time.perf_counter() - start
+            cache.clear()  # one fit kept: tasks of a group come together
+            cache[key] = (model, seconds)
+            forecaster.fits.append(_fit_record(task, model, seconds, observed_k))
+        return cache[key]
+
+    def run(task: Task) -> tuple[np.ndarray, float, None]:
+        from sloth.forecast import forecast_draws
+
+        if task.zero_shot or conditioning == "forecast":
+            model, seconds = fitted(task, include_observed=False)
+            observed = None if task.zero_shot else task.observed
+            draws = forecast_draws(model, task.test, observed, kind="score", seed=seed)
+        else:
+            model, seconds = fitted(task, include_observed=True)
+            draws = model._predict_draws(task.test, "score", seed)
+        return draws, seconds, None
+
+    forecaster = Forecaster(name, run)
+    return forecaster
+
+
+def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict:
+    """Sampler diagnostics of one fit of the harness."""
+    import arviz_stats
+
+    from sloth.checks.diagnostics import IDENTIFIED_VARIABLES
+
+    post = model.idata_["posterior"].to_dataset()
+    names = [v for v in IDENTIFIED_VARIABLES if v in post and v != "mean_score"]
+    rhat = arviz_stats.rhat(post[names])
+    worst = max(float(np.nanmax(rhat[v].to_numpy())) for v in names)
+    stats = model.idata_["sample_stats"]
+    return {
+        "benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
+        "k": observed_k, "skills": model.n_skills, "models": model.table_.n_models,
+        "families": len(model.families_), "fit_seconds": seconds,
+        "map_seconds": model.timings_["map"], "rhat_max": worst,
+        "divergences": int(stats["diverging"].sum()),
+        "mean_leapfrog_steps": float(stats["n_steps"].mean()),
+    }
+
+
+def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forecaster:
+    """A baseline of :mod:`sloth.evaluation.baselines` as a harness method.
+
+    The baseline is trained on the task's training rows including the held-out families'
+    observed models (none when zero-shot). Its predictive is normal with the baseline's
+    mean and the standard deviation implied by its 90% interval, clipped to [0, 1]; draws of
+    it give the CRPS.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`sloth.evaluation.baselines.BASELINES` (the reference's method names, e.g.
+        ``"per_benchmark_flops_sigmoid_family_intercept"``).
+    """
+    from sloth.evaluation.baselines import BASELINES, make_baseline
+
+    if name not in BASELINES:
+        raise ValueError(f"baseline {name!r} is not one of {sorted(BASELINES)}")
+
+    def run(task: Task) -> tuple[np.ndarray, float, np.ndarray]:
+        start = time.perf_counter()
+        model = make_baseline(name).fit(task.training_table(include_observed=True))
+        seconds = time.perf_counter() - start
+        table = model.predict(task.test)
+        benchmarks = list(task.table.benchmarks)
+        shape = (len(task.test), len(benchmarks))
+        wide = {q: table.pivot(index="model", columns="benchmark", values=q)
+                .loc[task.test[MODEL], benchmarks].to_numpy(dtype=float).reshape(shape)
+                for q in ("mean", "q05", "q95")}
+        sd = np.maximum((wide["q95"] - wide["q05"]) / (2 * 1.6448536), 1e-6)
+        z = np.random.default_rng(seed).standard_normal((draws, *shape))
+        return np.clip(wide["mean"] + sd * z, 0.0, 1.0), seconds, wide["mean"]
+
+    return Forecaster(name, run)
+
+
+def _task_rows(task: Task, method: str, draws: np.ndarray, seconds: float,
+               point: np.ndarray | None) -> pd.DataFrame:
+    benchmarks = list(task.table.benchmarks)
+    observed = task.test[benchmarks].to_numpy(dtype=float)
+    n, J = observed.shape
+    return pd.DataFrame({
+        "benchmarks": task.split.benchmarks,
+        "observed_models_per_test_family": task.k,
+        "test_families": "+".join(task.group),
+        "model": np.repeat(task.test[MODEL].to_numpy(), J),
+        "benchmark": np.tile(benchmarks, n),
+        "observed": observed.reshape(-1),
+        "mean": (draws.mean(axis=0) if point is None else point).reshape(-1),
+        "q05": np.quantile(draws, 0.05, axis=0).reshape(-1),
+        "q95": np.quantile(draws, 0.95, axis=0).reshape(-1),
+        "median": np.median(draws, axis=0).reshape(-1),
+        "crps": crps_from_draws(draws, observed).reshape(-1),
+        "method": method,
+        "split_k": task.split.k,
+        "fit_seconds": seconds,
+    }, columns=list(PREDICTION_COLUMNS))
+
+
+def evaluate(
+    protocol: Protocol,
+    load_table: Callable[[Sequence[str]], ScoreTable],
+    methods: Sequence[Forecaster],
+    *,
+    zero_shot: bool = False,
+    also_zero_shot: bool = False,
+    settings: Sequence[str] | None = None,
+    ks: Sequence[int] | None = None,
+    groups: Sequence[str] | None = None,
+    progress: bool = True,
+    on_task: Callable[[pd.DataFrame], None] | None = None,
+) -> pd.DataFrame:
+    """Run the leave-one-family-out protocol.
+
+    Parameters
+    ----------
+    protocol : Protocol
+        From :func:`sloth.evaluation.protocol.load_protocol`.
+    load_table : callable
+        ``load_table(benchmarks) -> ScoreTable`` with (at least) those benchmarks.
+    methods : sequence of Forecaster
+        E.g. :func:`sloth_forecaster` and the baselines of :mod:`sloth.evaluation.baselines`.
+    zero_shot : bool
+        Hold out whole families (``k = 0``); the predicted models are those of each split.
+    also_zero_shot : bool
+        Run both the splits' ``k`` and the zero-shot tasks (with ``conditioning="forecast"``
+        one fit per family group serves both).
+    settings, ks, groups : optional filters
+        Benchmark group names, values of ``k`` and '+'-joined family groups to run.
+    progress : bool
+        One line per task on stderr.
+    on_task : callable, optional
+        Called with each task's rows as they are made (e.g. to append them to a file).
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`PREDICTION_COLUMNS`: one row per method, held-out model and
+        benchmark.
+    """
+    tables: dict[tuple[str, ...], ScoreTable] = {}
+    splits = [s for s in protocol.splits
+              if (settings is None or s.benchmarks in settings) and (ks is None or s.k in ks)]
+    if not splits:
+        raise ValueError(
+            f"no split matches settings={settings} and ks={ks}; the file has "
+            f"{sorted({s.label for s in protocol.splits})}"
+        )
+    shots = [zero_shot] if not also_zero_shot else [False, True]
+    tasks = []
+    for split in splits:
+        if split.benchmark_list not in tables:
+            tables[split.benchmark_list] = load_table(split.benchmark_list)
+        for shot in shots:
+            tasks += [t for t in split_tasks(split, tables[split.benchmark_list],
+                                             zero_shot=shot)
+                      if groups is None or "+".join(t.group) in groups]
+    if not tasks:
+        raise ValueError(f"no task matches groups={groups}")
+    # tasks of one family group together, so that a fit can serve several of them
+    order = {key: i for i, key in enumerate(dict.fromkeys(
+        (t.split.benchmark_list, t.group) for t in tasks))}
+    tasks.sort(key=lambda t: order[(t.split.benchmark_list, t.group)])
+    frames = []
+    start = time.perf_counter()
+    for done, task in enumerate(tasks, 1):
+        rows = []
+        for method in methods:
+            draws, seconds, point = method.run(task)
+            rows.append(_task_rows(task, method.name, draws, seconds, point))
+        rows = pd.concat(rows, ignore_index=True)
+        frames.append(rows)
+        if on_task is not None:
+            on_task(rows)
+        if progress:
+            mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
+            text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
+            print(f"[sloth evaluate] {done}/{len(tasks)} {task.split.label} "
+                  f"{'+'.join(task.group)} (k={task.k}, {len(task.test)} models): MAE "
+                  f"{text}; {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    if not frames:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Summary figures of a predictions table.
+
+    Returns
+    -------
+    dict of DataFrame
+        ``"settings"``: per method, benchmark group and ``k``: family-averaged MAE (mean over
+        a group's test models and benchmarks, then over groups), score-averaged MAE, 90%
+        coverage, mean interval width, mean CRPS, groups, scores, median fit seconds.
+        ``"benchmarks"``: per method, group and ``k``, MAE per benchmark (columns).
+        ``"overall"``: per method, the family-averaged MAE averaged over the settings, and
+        coverage, width and CRPS over all scores.
+    """
+    p = predictions.copy()
+    p["abs_error"] = (p["mean"] - p["observed"]).abs()
+    p["covered"] = (p["observed"] >= p["q05"]) & (p["observed"] <= p["q95"])
+    p["width"] = p["q95"] - p["q05"]
+    keys = ["method", "benchmarks", "observed_models_per_test_family"]
+    per_group = p.groupby([*keys, "test_families"], sort=False).agg(
+        mae=("abs_error", "mean"), fit_seconds=("fit_seconds", "first"))
+    settings = per_group.groupby(level=keys, sort=False).agg(
+        family_mae=("mae", "mean"), groups=("mae", "size"),
+        median_fit_seconds=("fit_seconds", "median"))
+    cells = p.groupby(keys, sort=False).agg(
+        score_mae=("abs_error", "mean"), coverage90=("covered", "mean"),
+        width90=("width", "mean"), crps=("crps", "mean"), scores=("abs_error", "size"))
+    settings = settings.join(cells).reset_index()
+    benchmarks = p.pivot_table(index=keys, columns="benchmark", values="abs_error",
+                               aggfunc="mean").reset_index()
+    overall = settings.groupby("method", sort=False).agg(
+        family_mae=("family_mae", "mean"), settings=("family_mae", "size")).join(
+        p.groupby("method", sort=False).agg(
+            coverage90=("covered", "mean"), width90=("width", "mean"), crps=("crps", "mean"),
+            scores=("abs_error", "size"))).reset_index()
+    return {"settings": settings, "benchmarks": benchmarks, "overall": overall}
+
+
+def reference_table(reference: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """The reference implementation's family-averaged MAE on the groups of ``predictions``.
+
+    Parameters
+    ----------
+    reference : DataFrame
+        Per-group, per-benchmark errors with columns ``benchmarks,
+        observed_models_per_test_family, test_families, method, benchmark, mae`` (the
+        schema of ``sloth-paper-reported-mae.csv``).
+    predictions : DataFrame
+        Output of :func:`evaluate`; its (setting, ``split_k``, group) triples select the
+        reference rows, so zero-shot runs are compared on the same test models.
+
+    Returns
+    -------
+    DataFrame
+        One row per setting and ``k`` of the reference, one column per reference method.
+    """
+    needed = {"benchmarks", "observed_models_per_test_family", "test_families", "method",
+              "mae"}
+    missing = sorted(needed - set(reference.columns))
+    if missing:
+        raise ValueError(f"the reference table lacks columns {missing}")
+    keys = predictions[["benchmarks", "split_k", "test_families"]].drop_duplicates()
+    keys = keys.rename(columns={"split_k": "observed_models_per_test_family"})
+    ref = reference.merge(keys, on=["benchmarks", "observed_models_per_test_family",
+                                    "test_families"])
+    per_group = ref.groupby(["benchmarks", "observed_models_per_test_family", "method",
+                             "test_families"]).mae.mean()
+    table = per_group.groupby(level=[0, 1, 2]).mean().unstack("method")
+    return table.reset_index()
+
+
+def format_summary(summary: Mapping[str, pd.DataFrame]) -> str:
+    """Readable text of :func:`summarize`'s tables."""
+    fmt = {"family_mae": "{:.4f}", "score_mae": "{:.4f}", "coverage90": "{:.3f}",
+           "width90": "{:.3f}", "crps": "{:.4f}", "median_fit_seconds": "{:.1f}"}
+
+    def render(frame: pd.DataFrame) -> str:
+        frame = frame.copy()
+        for column, spec in fmt.items():
+            if column in frame:
+                frame[column] = frame[column].map(spec.format)
+        return frame.to_string(index=False)
+
+    per_bench = summary["benchmarks"].copy()
+    numeric = per_bench.columns[3:]
+    per_bench[numeric] = per_bench[numeric].map(lambda v: f"{v:.3f}" if pd.notna(v) else "")
+    return "\n\n".join([
+        "Per setting (family-averaged MAE: mean over a group's test models and benchmarks, "
+        "then over groups; 90% intervals):\n" + render(summary["settings"]),
+        "MAE per benchmark:\n" + per_bench.to_string(index=False),
+        "Overall (family-averaged MAE averaged over settings; coverage, width, CRPS over all "
+        "scores):\n" + render(summary["overall"]),
+    ])

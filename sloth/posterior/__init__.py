@@ -1,0 +1,2 @@
+"""A fit's posterior: the labelled ArviZ ``xarray.DataTree``, its file format, and the public
+posterior API that forecasting, evaluation and plots use."""

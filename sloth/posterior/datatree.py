@@ -1,0 +1,164 @@
+"""Assemble a fit's results into a labelled ArviZ ``xarray.DataTree``."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from sloth.data.table import ScoreTable
+from sloth.model.design import FitArrays
+from sloth.model.maths import compute_mean_score, compute_skills
+
+#: Posterior variables of the flexible links (per benchmark), present when the link has them.
+LINK_VARIABLES = ("link_shape", "link_ceiling")
+
+
+def skill_labels(n_skills: int) -> list[str]:
+    """Coordinate labels of the skills: ``skill_1 .. skill_d``."""
+    return [f"skill_{k + 1}" for k in range(n_skills)]
+
+
+def build_datatree(
+    samples: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray],
+    log_likelihood: np.ndarray,
+    table: ScoreTable,
+    arrays: FitArrays,
+    covariate_names: tuple[str, ...],
+    attrs: dict[str, str],
+) -> xr.DataTree:
+    """Labelled posterior of a fit.
+
+    Groups: ``posterior`` (parameters, ``skills`` and the fitted means ``mean_score``),
+    ``log_likelihood`` (per observed score, dim ``observation``), ``sample_stats``,
+    ``observed_data`` (scores, ``nan`` where unobserved), ``constant_data`` (covariates, sizes,
+    tokens, families, floors).
+
+    Parameters
+    ----------
+    samples : dict of ndarray, each shaped (chain, draw, ...)
+        Constrained sites and deterministics of the anchored model.
+    sample_stats : dict of ndarray (chain, draw)
+    log_likelihood : ndarray, shape (chain, draw, m)
+    table : ScoreTable
+    arrays : FitArrays
+    covariate_names : tuple of str, length P
+    attrs : dict of str
+        Root attributes (configuration, scaler, anchors... as JSON strings).
+    """
+    d = samples["skill_slope"].shape[-1]
+    skills = compute_skills(
+        samples["family_efficiency"], samples["skill_slope"], arrays.covariates,
+        arrays.family_index,
+    )
+    mean = compute_mean_score(
+        skills, samples["loading"], samples["intercept"], arrays.floors,
+        samples.get("link_shape"), samples.get("link_ceiling"),
+    )
+    corr_chol = samples.get("family_corr_chol")
+    if corr_chol is None:
+        corr = np.ones((*samples["skill_slope"].shape[:2], 1, 1))
+    else:
+        corr = np.einsum("...ik,...jk->...ij", corr_chol, corr_chol)
+    cd = ("chain", "draw")
+    posterior = xr.Dataset(
+        {
+            "skill_slope": ((*cd, "covariate", "skill"), samples["skill_slope"]),
+            "family_efficiency": ((*cd, "family", "skill"), samples["family_efficiency"]),
+            "family_scale": ((*cd, "skill"), samples["family_scale"]),
+            "family_corr": ((*cd, "skill", "skill_other"), corr),
+            "loading": ((*cd, "benchmark", "skill"), samples["loading"]),
+            "intercept": ((*cd, "benchmark"), samples["intercept"]),
+            "noise_scale": ((*cd, "benchmark"), samples["noise_scale"]),
+            "skills": ((*cd, "model", "skill"), skills),
+            "mean_score": ((*cd, "model", "benchmark"), mean),
+        }
+    )
+    if "noise_df" in samples:
+        posterior["noise_df"] = (cd, samples["noise_df"] + 1.0)
+    for name in LINK_VARIABLES:
+        if name in samples:
+            posterior[name] = ((*cd, "benchmark"), samples[name])
+    labels = skill_labels(d)
+    coords = {
+        "chain": np.arange(samples["skill_slope"].shape[0]),
+        "draw": np.arange(samples["skill_slope"].shape[1]),
+        "covariate": list(covariate_names),
+        "skill": labels,
+        "skill_other": labels,
+        "family": list(table.families),
+        "benchmark": list(table.benchmarks),
+        "model": list(table.models),
+    }
+    posterior = posterior.assign_coords({k: v for k, v in coords.items()})
+    obs = xr.Dataset(
+        {"scores": (("model", "benchmark"), table.scores)},
+        coords={"model": coords["model"], "benchmark": coords["benchmark"]},
+    )
+    observation = np.arange(arrays.scores.shape[0])
+    obs_coords = {
+        "observation": observation,
+        "observation_model": ("observation", np.asarray(table.models)[arrays.obs_model]),
+        "observation_benchmark": (
+            "observation", np.asarray(table.benchmarks)[arrays.obs_benchmark]
+        ),
+    }
+    loglik = xr.Dataset(
+        {"scores": ((*cd, "observation"), log_likelihood)},
+        coords={"chain": coords["chain"], "draw": coords["draw"], **obs_coords},
+    )
+    stats = xr.Dataset(
+        {k: (cd, v) for k, v in sample_stats.items()},
+        coords={"chain": coords["chain"], "draw": coords["draw"]},
+    )
+    constant = xr.Dataset(
+        {
+            "covariates": (("model", "covariate"), arrays.covariates),
+            "params": (("model",), np.asarray(table.params, dtype=float)),
+            "tokens": (("model",), np.asarray(table.tokens, dtype=float)),
+            "model_family": (("model",), np.asarray(table.family, dtype=str)),
+            "floors": (("benchmark",), arrays.floors),
+            "inv_items": (("benchmark",), arrays.inv_items),
+            **{
+                f"extra_{k}": (("model",), np.asarray(v, dtype=float))
+                for k, v in table.extra_covariates.items()
+            },
+        },
+        coords={
+            "model": coords["model"], "benchmark": coords["benchmark"],
+            "covariate": coords["covariate"],
+        },
+    )
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": posterior,
+            "log_likelihood": loglik,
+            "sample_stats": stats,
+            "observed_data": obs,
+            "constant_data": constant,
+        }
+    )
+    tree.attrs.update(attrs)
+    return tree
+
+
+def table_from_tree(tree: xr.DataTree) -> ScoreTable:
+    """The data a posterior was fitted to, rebuilt from its ``observed_data`` and
+    ``constant_data`` groups."""
+    const = tree["constant_data"]
+    scores = tree["observed_data"]["scores"]
+    extra = {
+        name[len("extra_"):]: const[name].to_numpy()
+        for name in const.data_vars if name.startswith("extra_")
+    }
+    benchmarks = tuple(str(b) for b in scores["benchmark"].to_numpy())
+    return ScoreTable(
+        models=tuple(str(m) for m in scores["model"].to_numpy()),
+        family=tuple(str(f) for f in const["model_family"].to_numpy()),
+        params=const["params"].to_numpy(),
+        tokens=const["tokens"].to_numpy(),
+        benchmarks=benchmarks,
+        floors=const["floors"].to_numpy(),
+        scores=scores.to_numpy(),
+        extra_covariates=extra,
+    )

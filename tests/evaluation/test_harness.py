@@ -1,0 +1,232 @@
+"""The leave-one-family-out harness: splits files, tasks, metrics, methods and the CLI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sloth.cli.main import main
+from sloth.evaluation.harness import (
+    baseline_forecaster,
+    crps_from_draws,
+    evaluate,
+    reference_table,
+    sloth_forecaster,
+    summarize,
+)
+from sloth.evaluation.protocol import load_protocol, split_tasks
+from sloth.exceptions import DataValidationError
+from sloth.model.simulate import simulate_leaderboard
+
+PROTOCOLS = Path(__file__).resolve().parents[3] / "shared" / "protocols"
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    table, truth = simulate_leaderboard(n_families=24, n_benchmarks=8, n_skills=2, seed=3,
+                                        missing_fraction=0.05, models_per_family=(3, 5))
+    groups = [["fam00"], ["fam01", "fam02"], ["fam05"]]
+    raw = {
+        "benchmark_groups": {"sim": list(table.benchmarks)},
+        "splits": [{"benchmarks": "sim", "observed_models_per_test_family": 1,
+                    "test_families": groups}],
+    }
+    return table, truth, raw
+
+
+def _write(tmp_path, raw) -> Path:
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_tasks_follow_the_protocol(simulated, tmp_path):
+    table, _, raw = simulated
+    protocol = load_protocol(_write(tmp_path, raw))
+    split = protocol.splits[0]
+    tasks = list(split_tasks(split, table))
+    complete = table.observed.all(axis=1)
+    # groups with no complete model beyond the k smallest are skipped
+    expected = [tuple(g) for g in split.test_families
+                if sum(complete[i] for i, f in enumerate(table.family) if f in g) > len(g)]
+    assert [t.group for t in tasks] == expected and len(expected) >= 2
+    for task in tasks:
+        members = [i for i, f in enumerate(table.family) if f in task.group and complete[i]]
+        # the k smallest complete models of each held-out family stay in training
+        for family in task.group:
+            sizes = sorted((table.params[i], table.models[i]) for i in members
+                           if table.family[i] == family)
+            assert list(task.observed[task.observed.family == family].model) == [sizes[0][1]]
+        assert len(task.test) + len(task.observed) == len(members)
+        train = task.training_table(include_observed=True)
+        assert not set(task.test.model) & set(train.models)
+        assert set(task.observed.model) <= set(train.models)
+        assert train.observed.all()  # incomplete rows dropped
+        assert not set(task.observed.model) & set(task.training_table(False).models)
+    zero = list(split_tasks(split, table, zero_shot=True))
+    assert all(t.k == 0 for t in zero)
+    assert [list(t.test.model) for t in zero] == [list(t.test.model) for t in tasks]
+    assert not set(zero[0].observed.model) & set(zero[0].training_table(True).models)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda r: r.pop("splits"), "splits"),
+    (lambda r: r["splits"][0].update(benchmarks="v9"), "v9"),
+    (lambda r: r["splits"][0].update(observed_models_per_test_family=-1), ">= 0"),
+    (lambda r: r["splits"][0].update(test_families=["fam00"]), "test_families"),
+    (lambda r: r.update(guessing_floors={"MMLU": 2}), "guessing_floors"),
+])
+def test_bad_splits_files_are_named(simulated, tmp_path, mutate, match):
+    raw = json.loads(json.dumps(simulated[2]))
+    mutate(raw)
+    with pytest.raises(DataValidationError, match=match):
+        load_protocol(_write(tmp_path, raw))
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(DataValidationError, match="not valid JSON"):
+        load_protocol(tmp_path / "bad.json")
+
+
+def test_crps_matches_its_definition_and_a_normal_closed_form():
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.3, 0.1, size=(400, 3))
+    y = np.array([0.3, 0.5, 0.1])
+    brute = (np.abs(draws - y).mean(axis=0)
+             - 0.5 * np.abs(draws[:, None, :] - draws[None, :, :]).mean(axis=(0, 1)))
+    np.testing.assert_allclose(crps_from_draws(draws, y), brute, rtol=1e-10)
+    from scipy.stats import norm
+
+    z = (y - 0.3) / 0.1
+    exact = 0.1 * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
+    many = np.random.default_rng(1).normal(0.3, 0.1, size=(20000, 3))
+    np.testing.assert_allclose(crps_from_draws(many, y), exact, rtol=0.03)
+
+
+def test_summary_averages_within_groups_first():
+    rows = []
+    # group a: 1 model x 2 benchmarks, errors 0.1; group b: 3 models x 2 benchmarks, 0.0
+    for group, n, err in (("a", 1, 0.1), ("b", 3, 0.0)):
+        for i in range(n):
+            for bench in ("X", "Y"):
+                rows.append({"benchmarks": "s", "observed_models_per_test_family": 1,
+                             "test_families": group, "model": f"{group}{i}",
+                             "benchmark": bench, "observed": 0.5, "mean": 0.5 + err,
+                             "q05": 0.45 + err, "q95": 0.55 + err, "crps": err, "method": "m",
+                             "split_k": 1, "fit_seconds": 1.0})
+    summary = summarize(pd.DataFrame(rows))
+    setting = summary["settings"].iloc[0]
+    assert setting.family_mae == pytest.approx(0.05)  # (0.1 + 0) / 2 groups
+    assert setting.score_mae == pytest.approx(0.1 * 2 / 8)  # pooled over scores
+    assert setting.coverage90 == pytest.approx(6 / 8)
+    assert summary["overall"].iloc[0].family_mae == pytest.approx(0.05)
+
+
+def test_sloth_and_baselines_in_one_run(simulated, tmp_path):
+    """One fit per group serves the k-shot and zero-shot forecasts; observing a model
+    helps, and sloth's intervals are calibrated where the baseline's are not."""
+    table, _, raw = simulated
+    protocol = load_protocol(_write(tmp_path, raw))
+    fast = {"n_skills": 2, "num_chains": 2, "num_warmup": 150, "num_samples": 150,
+            "map_starts": 1, "link": "logistic"}
+    methods = [sloth_forecaster(fast, conditioning="forecast"),
+               baseline_forecaster("per_benchmark_flops_sigmoid_family_intercept")]
+    seen = []
+    out = evaluate(protocol, lambda b: table, methods, also_zero_shot=True,
+                   groups=["fam00", "fam01+fam02"], progress=False, on_task=seen.append)
+    assert len(seen) == 4  # 2 groups x (k = 1, zero-shot)
+    assert set(out.observed_models_per_test_family) == {0, 1}
+    assert set(out.test_families) == {"fam00", "fam01+fam02"}
+    # the k = 1 and zero-shot tasks of a group share one sloth fit
+    sloth = out[out.method == "sloth"]
+    assert sloth.groupby("test_families").fit_seconds.nunique().max() == 1
+    summary = summarize(out)["settings"].set_index(["method", "observed_models_per_test_family"])
+    assert summary.loc[("sloth", 1), "family_mae"] < summary.loc[("sloth", 0), "family_mae"]
+    base = "per_benchmark_flops_sigmoid_family_intercept"
+    assert summary.loc[("sloth", 1), "family_mae"] < 0.06
+    assert summary.loc[("sloth", 1), "family_mae"] < 1.15 * summary.loc[(base, 1), "family_mae"]
+    assert 0.8 <= summary.loc[("sloth", 1), "coverage90"] <= 1.0
+    assert (out.q05 <= out["mean"]).all() and (out["mean"] <= out.q95).all()
+    # observed values are the table's scores
+    index = {m: i for i, m in enumerate(table.models)}
+    j = {b: i for i, b in enumerate(table.benchmarks)}
+    expected = [table.scores[index[m], j[b]] for m, b in zip(out.model, out.benchmark, strict=True)]
+    np.testing.assert_allclose(out.observed, expected)
+
+
+@pytest.mark.skipif(not (PROTOCOLS / "sloth-paper-splits.json").is_file(),
+                    reason="protocol files not found")
+def test_cli_runs_the_paper_protocol_with_baselines(tmp_path, capsys):
+    out = tmp_path / "predictions.csv"
+    code = main(["evaluate", "--splits", str(PROTOCOLS / "sloth-paper-splits.json"),
+                 "--out", str(out), "--benchmarks", "all", "--k", "1",
+                 "--groups", "bloom,olmo,opt", "--methods",
+                 "per_benchmark_flops_sigmoid_family_intercept,pca_observational_d3",
+                 "--reference", str(PROTOCOLS / "sloth-paper-reported-mae.csv"), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:9]) == ["benchmarks", "observed_models_per_test_family",
+                                       "test_families", "model", "benchmark", "observed",
+                                       "mean", "q05", "q95"]
+    assert set(frame.test_families) == {"bloom", "olmo", "opt"}
+    assert frame.benchmark.nunique() == 12 and frame.observed.notna().all()
+    reference = pd.read_csv(PROTOCOLS / "sloth-paper-reported-mae.csv")
+    ours = reference_table(reference, frame)
+    assert len(summary["reference"]) == 1
+    # the same held-out models as the reference: identical counts per group
+    counts = frame[frame.method == "pca_observational_d3"].groupby("test_families").model.nunique()
+    ref_counts = reference[(reference.benchmarks == "all")
+                           & (reference.observed_models_per_test_family == 1)
+                           ].groupby("test_families").n_test_models.first()
+    for group, n in counts.items():
+        assert ref_counts[group] == n
+    assert ours.shape[0] == 1
+    # bad input: exit 2 with the option named
+    assert main(["evaluate", "--splits", str(tmp_path / "none.json"), "--out", str(out)]) == 2
+    assert "--splits" in capsys.readouterr().err
+    assert main(["evaluate", "--splits", str(PROTOCOLS / "sloth-paper-splits.json"),
+                 "--out", str(out), "--methods", "magic"]) == 2
+    assert "magic" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("benchmarks", "skills"), [(6, 2), (8, 3)])
+def test_auto_skills_are_chosen_per_split(simulated, tmp_path, monkeypatch, benchmarks, skills):
+    """n_skills='auto' reaches the fit as a number that depends on the split's benchmarks."""
+    import sloth.estimator
+
+    table, _, raw = simulated
+    raw = {**raw, "benchmark_groups": {"sim": list(table.benchmarks[:benchmarks])}}
+    protocol = load_protocol(_write(tmp_path, raw))
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    class Recorder:
+        def __init__(self, **config):
+            seen.append(config)
+
+        def fit(self, data):
+            raise Stop
+
+    monkeypatch.setattr(sloth.estimator, "SlothModel", Recorder)
+    method = sloth_forecaster({"n_skills": "auto"}, conditioning="forecast")
+    with pytest.raises(Stop):
+        evaluate(protocol, lambda b: table.subset(benchmarks=list(b)), [method],
+                 groups=["fam00"], progress=False)
+    assert [c["n_skills"] for c in seen] == [skills]
+
+
+def test_cli_accepts_auto_skills_and_names_the_choices(capsys, tmp_path):
+    splits = tmp_path / "none.json"
+    assert main(["evaluate", "--splits", str(splits), "--out", str(tmp_path / "o.csv"),
+                 "--skills", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--skills" in err and "'auto'" in err
+    # 'auto' parses: the run then stops at the missing splits file, not at --skills
+    assert main(["evaluate", "--splits", str(splits), "--out", str(tmp_path / "o.csv"),
+                 "--skills", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "--splits" in err and "--skills" not in err
