@@ -19,6 +19,11 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+
+# numpyro itself first: after arviz_base has registered numpyro with lazy_loader, importing
+# ``numpyro.distributions`` before ``numpyro`` leaves the package without its
+# ``distribution`` attribute, and numpyro.factor (used by NumPyro's own potential) fails
+import numpyro  # noqa: F401
 import numpyro.distributions as dist
 
 #: A NumPy or JAX array.
