@@ -41,8 +41,8 @@ import pandas as pd
 from sloth.data.leaderboard import (
     INSTRUCT,
     LEADERBOARD_FILE,
-    _canonical_frame,
-    _drop_unusable,
+    canonical_frame,
+    drop_unusable,
 )
 from sloth.data.obsscaling import normalise_model_name, obsscaling_frame, select_benchmarks
 from sloth.data.registry import BenchmarkRegistry, default_registry
@@ -71,7 +71,7 @@ def _leaderboard_source(*, path: str | os.PathLike[str] | pd.DataFrame | None = 
                      else resolve_data_file(LEADERBOARD_FILE, path, download=download))
     known = [c for c in raw.columns if c in default_registry()
              or c in ("Arena-Elo", "MTBench")]
-    return _canonical_frame(raw, known, family_column, include_instruct=True)
+    return canonical_frame(raw, known, family_column, include_instruct=True)
 
 
 def _obsscaling_source(**options: Any) -> pd.DataFrame:
@@ -377,7 +377,7 @@ def merge_sources(
     _warn(report)
 
     frame = merged.reset_index(names=MODEL)
-    kept, skipped = _drop_unusable(frame, chosen)
+    kept, skipped = drop_unusable(frame, chosen)
     table = table_from_frame(kept, benchmarks=chosen,
                              extra_covariates=[INSTRUCT] if with_instruct else [],
                              floors=_source_floors(sources, floors), registry=registry,

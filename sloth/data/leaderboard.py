@@ -67,7 +67,7 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], fix: str) -> None:
         )
 
 
-def _canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: str,
+def canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: str,
                      include_instruct: bool) -> pd.DataFrame:
     """Leaderboard columns renamed and rescaled to sloth's schema (absolute counts)."""
     _require(frame, [LB_MODEL, family_column, LB_PARAMS_B, LB_TOKENS_T],
@@ -87,7 +87,7 @@ def _canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: 
     return out
 
 
-def _drop_unusable(frame: pd.DataFrame, benchmarks: list[str]
+def drop_unusable(frame: pd.DataFrame, benchmarks: list[str]
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Leave out models without size, tokens or any chosen score; return (kept, skipped)."""
     no_params = frame[PARAMS].isna().to_numpy()
@@ -122,8 +122,8 @@ def leaderboard_table(
     benchmarks, not every column).
     """
     names = resolve_benchmarks("all" if benchmarks is None else benchmarks)
-    canonical = _canonical_frame(frame, names, family_column, include_instruct)
-    kept, skipped = _drop_unusable(canonical, names)
+    canonical = canonical_frame(frame, names, family_column, include_instruct)
+    kept, skipped = drop_unusable(canonical, names)
     return table_from_frame(
         kept,
         benchmarks=names,

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sloth.data.leaderboard import INSTRUCT, _drop_unusable
+from sloth.data.leaderboard import INSTRUCT, drop_unusable
 from sloth.data.registry import BenchmarkRegistry, resolve_benchmarks
 from sloth.data.sources import resolve_data_file
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
@@ -406,7 +406,7 @@ def load_obsscaling(
                              family_map=family_map, corrections=corrections,
                              download=download)
     names = select_benchmarks(frame, benchmarks, "the Observational Scaling Laws files")
-    kept, skipped = _drop_unusable(frame, names)
+    kept, skipped = drop_unusable(frame, names)
     return table_from_frame(
         kept,
         benchmarks=names,
@@ -427,7 +427,7 @@ def render_obsscaling(table: ScoreTable, instruct: np.ndarray | Sequence[bool] |
     Parameters
     ----------
     table : ScoreTable
-        E.g. from :func:`~sloth.data.simulate.simulate_leaderboard`; its benchmarks under the
+        E.g. from :func:`~sloth.model.simulate.simulate_leaderboard`; its benchmarks under the
         leaderboard's names.
     instruct : array of bool, shape (n,), optional
         Models to write to the instruct file instead of the base file (default: none, or
