@@ -103,9 +103,8 @@ def _load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
             "family_column": args.family_column or DEFAULT_FAMILY_COLUMN,
         }
     else:
-        kwargs = {"benchmarks": benchmarks, "extra_covariates": covariates}
-        if args.family_column:
-            kwargs["family_column"] = args.family_column
+        kwargs = {"benchmarks": benchmarks, "extra_covariates": covariates,
+                  **_column_mapping(args)}
         if args.skip_incomplete:
             kwargs["on_missing_size"] = "skip"
     if floors:
@@ -113,7 +112,46 @@ def _load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
     return load_evaluations(frame, **kwargs), str(args.data)
 
 
-#: (text of a library message, the command-line spelling of its fix).
+def _column_mapping(args: argparse.Namespace) -> dict[str, Any]:
+    """Keywords of :func:`sloth.data.leaderboard.load_evaluations` that map the columns and
+    units of your own table (``--model-column``, ``--params-unit``, ``--rename``, ...)."""
+    from sloth.data.mapping import parse_renames
+
+    kwargs: dict[str, Any] = {
+        f"{name}_column": getattr(args, f"{name}_column")
+        for name in ("model", "family", "params", "tokens", "compute")
+        if getattr(args, f"{name}_column")
+    }
+    for name in ("params", "tokens", "compute"):
+        if getattr(args, f"{name}_unit") is not None:
+            kwargs[f"{name}_unit"] = getattr(args, f"{name}_unit")
+    if args.rename:
+        kwargs["rename"] = parse_renames(args.rename)
+    kwargs["interface"] = "cli"
+    return kwargs
+
+
+def _check_conflicts(args: argparse.Namespace) -> None:
+    """Refuse options that contradict each other."""
+    if args.no_instruct and "instruct" in (args.covariate or []):
+        raise DataValidationError(
+            "--no-instruct and --covariate instruct contradict each other. Fix: give one of "
+            "the two")
+    if args.tokens_column and args.compute_column:
+        raise DataValidationError(
+            "--tokens-column and --compute-column both give the training tokens. Fix: give "
+            "one of the two (tokens are derived from compute as C / (6 N))")
+    if args.data is None:
+        given = [f"--{name.replace('_', '-')}" for name in
+                 ("model_column", "params_column", "tokens_column", "compute_column",
+                  "params_unit", "tokens_unit", "compute_unit", "rename")
+                 if getattr(args, name)]
+        if given:
+            raise DataValidationError(
+                f"{', '.join(given)} map the columns of your own --data table; the "
+                f"leaderboard needs none. Fix: add --data PATH or drop them")
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     """``sloth fit``: fit the latent-skill model, save the posterior, print a summary."""
     try:
@@ -133,6 +171,7 @@ def _covariates(args: argparse.Namespace, table: ScoreTable) -> list[str]:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    _check_conflicts(args)
     out = check_out(args.out)
     table, source = _load_table(args)
     from sloth.estimator import SlothModel
@@ -309,6 +348,28 @@ def add_fit_parser(sub: Any) -> None:
         help=f"column naming each model's family (default: {DEFAULT_FAMILY_COLUMN} for the "
              f"leaderboard's schema, whose coarser alternative is Family; 'family' for your "
              f"own table)")
+    columns = fit.add_argument_group(
+        "columns and units of your own --data table",
+        "map another source's table into sloth's schema without rewriting it, e.g.\n"
+        "  --model-column Model --family-column 'Model Family' --params-column 'Model Size (B)'\n"
+        "  --params-unit billions --tokens-column 'Pretraining Data Size (T)' --tokens-unit\n"
+        "  trillions --rename ARC-C=ARC,Winograd=Winogrande")
+    for name, what in (("model", "the unique model name"), ("params", "the parameter count"),
+                       ("tokens", "the training-token count")):
+        columns.add_argument(f"--{name}-column", metavar="COL", default=None,
+                             help=f"column holding {what} (default: {name})")
+    columns.add_argument(
+        "--compute-column", metavar="COL", default=None,
+        help="column of training compute, for a table without tokens: tokens = C / (6 N)")
+    for name, example in (("params", "billions"), ("tokens", "trillions"), ("compute", "1e21")):
+        columns.add_argument(
+            f"--{name}-unit", metavar="UNIT", default=None,
+            help=f"unit of the {name} column: count, thousands, millions, billions, "
+                 f"trillions (or K, M, B, T) or a multiplier, e.g. {example} (default: "
+                 f"{'FLOPs' if name == 'compute' else 'absolute counts'})")
+    columns.add_argument(
+        "--rename", metavar="OLD=NEW,...", default=None,
+        help="rename columns before reading, e.g. benchmarks: ARC-C=ARC,Winograd=Winogrande")
     data.add_argument(
         "--floor", metavar="NAME=VALUE", type=floor_item, action="append", default=None,
         help="guessing floor of a benchmark sloth does not know (repeatable), e.g. "

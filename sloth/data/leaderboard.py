@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sloth.data.mapping import ColumnMapping, map_columns, parse_unit
 from sloth.data.registry import BenchmarkRegistry, resolve_benchmarks
 from sloth.data.sources import resolve_data_file
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
@@ -185,20 +186,41 @@ def load_leaderboard(
     )
 
 
-def load_evaluations(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any
-                     ) -> ScoreTable:
+def load_evaluations(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    params_unit: str | float = 1.0,
+    tokens_unit: str | float = 1.0,
+    compute_column: str | None = None,
+    compute_unit: str | float = 1.0,
+    rename: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> ScoreTable:
     """Load any evaluations table, recognising the leaderboard's own schema.
 
     A table with the columns ``Model`` and ``#Params (B)`` is read like the leaderboard
     (keyword arguments of :func:`leaderboard_table`: ``benchmarks`` (default ``"all"``),
     ``family_column``, ``include_instruct``, ``registry``, ``floors``); any other table goes
-    through :func:`~sloth.data.validation.read_evaluations` with ``kwargs``.
+    through :func:`~sloth.data.validation.read_evaluations` with ``kwargs``, after its columns
+    are mapped into sloth's schema (:func:`sloth.data.mapping.map_columns`).
 
     Parameters
     ----------
     source : path-like or DataFrame
+    params_unit, tokens_unit : str or float, default 1 (absolute counts)
+        Units of the params and tokens columns: ``"billions"``, ``"trillions"``, ... (see
+        :data:`sloth.data.mapping.UNITS`) or a multiplier.
+    compute_column : str, optional
+        Column of training compute; gives the tokens as ``C / (6 N)`` when the table has no
+        tokens column.
+    compute_unit : str or float, default 1 (FLOPs)
+        Unit of the compute column, e.g. ``1e21``.
+    rename : mapping of str to str, optional
+        Columns to rename before validation, e.g. ``{"ARC-C": "ARC", "Winograd":
+        "Winogrande"}``.
     **kwargs
-        Passed on as described above.
+        Passed on as described above (``model_column``, ``family_column``,
+        ``params_column``, ``tokens_column`` name the source's columns).
 
     Returns
     -------
@@ -207,4 +229,12 @@ def load_evaluations(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: An
     frame = read_table(source)
     if is_leaderboard_schema(frame):
         return leaderboard_table(frame, **kwargs)
-    return read_evaluations(frame, **kwargs)
+    mapping = ColumnMapping(
+        model=kwargs.pop("model_column", MODEL), family=kwargs.pop("family_column", FAMILY),
+        params=kwargs.pop("params_column", PARAMS), tokens=kwargs.pop("tokens_column", TOKENS),
+        compute=compute_column, params_unit=parse_unit(params_unit, "params_unit"),
+        tokens_unit=parse_unit(tokens_unit, "tokens_unit"),
+        compute_unit=parse_unit(compute_unit, "compute_unit"), renames=dict(rename or {}),
+    )
+    interface = kwargs.pop("interface", "python")
+    return read_evaluations(map_columns(frame, mapping, interface=interface), **kwargs)
