@@ -26,6 +26,17 @@ class ChecksumError(SlothError, OSError):
     """A data file's SHA-256 does not match the pinned checksum."""
 
 
+class CorruptFileError(ChecksumError):
+    """A file is not what sloth wrote: unreadable, truncated, or its data checksum differs.
+
+    The message names the file.
+    """
+
+
+class OutputExistsError(SlothError, FileExistsError):
+    """An output file exists and overwriting it was not asked for (or it is a folder)."""
+
+
 class IdentifiabilityError(SlothError, ValueError):
     """The data cannot identify the requested model (too many skills, too few families...)."""
 

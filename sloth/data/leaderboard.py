@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sloth.data.fixes import PYTHON, Fixes, Interface
 from sloth.data.mapping import ColumnMapping, map_columns, parse_unit
 from sloth.data.registry import BenchmarkRegistry, resolve_benchmarks
 from sloth.data.sources import resolve_data_file
@@ -44,7 +45,7 @@ def is_leaderboard_schema(frame: pd.DataFrame) -> bool:
     return LB_MODEL in frame.columns and LB_PARAMS_B in frame.columns
 
 
-def _instruct_flag(raw: pd.Series, models: pd.Series) -> np.ndarray:
+def _instruct_flag(raw: pd.Series, models: pd.Series, fixes: Fixes) -> np.ndarray:
     """The ``Instruct`` column as 0/1 floats, shape (n,)."""
     if pd.api.types.is_bool_dtype(raw):
         return raw.to_numpy(dtype=float)
@@ -54,7 +55,7 @@ def _instruct_flag(raw: pd.Series, models: pd.Series) -> np.ndarray:
         raise DataValidationError(
             f"column {LB_INSTRUCT!r} must be True/False; got "
             f"{describe_rows(models[bad].tolist(), raw[bad].tolist())}. Fix: correct these "
-            f"cells or pass include_instruct=False"
+            f"cells or pass {fixes.no_instruct()}"
         )
     return text.isin(_TRUE).to_numpy(dtype=float)
 
@@ -69,11 +70,13 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], fix: str) -> None:
 
 
 def canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: str,
-                     include_instruct: bool) -> pd.DataFrame:
+                    include_instruct: bool, fixes: Fixes = PYTHON) -> pd.DataFrame:
     """Leaderboard columns renamed and rescaled to sloth's schema (absolute counts)."""
+    own = ("your own table with columns model, family, params, tokens" if fixes.cli
+           else "read_evaluations for your own table")
     _require(frame, [LB_MODEL, family_column, LB_PARAMS_B, LB_TOKENS_T],
-             "use the leaderboard file as published, or read_evaluations for your own table")
-    _require(frame, benchmarks, "choose benchmarks= among the columns present")
+             f"use the leaderboard file as published, or {own}")
+    _require(frame, benchmarks, f"choose {fixes.benchmarks()} among the columns present")
     out = pd.DataFrame({
         MODEL: frame[LB_MODEL],
         FAMILY: frame[family_column],
@@ -81,8 +84,8 @@ def canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: s
         TOKENS: pd.to_numeric(frame[LB_TOKENS_T], errors="coerce") * 1e12,
     })
     if include_instruct:
-        _require(frame, [LB_INSTRUCT], "pass include_instruct=False")
-        out[INSTRUCT] = _instruct_flag(frame[LB_INSTRUCT], frame[LB_MODEL].astype(str))
+        _require(frame, [LB_INSTRUCT], f"pass {fixes.no_instruct()}")
+        out[INSTRUCT] = _instruct_flag(frame[LB_INSTRUCT], frame[LB_MODEL].astype(str), fixes)
     for b in benchmarks:
         out[b] = frame[b]
     return out
@@ -116,6 +119,7 @@ def leaderboard_table(
     include_instruct: bool = True,
     registry: BenchmarkRegistry | None = None,
     floors: Mapping[str, float] | None = None,
+    interface: Interface = "python",
 ) -> ScoreTable:
     """A :class:`ScoreTable` from a DataFrame in the leaderboard's schema.
 
@@ -123,7 +127,8 @@ def leaderboard_table(
     benchmarks, not every column).
     """
     names = resolve_benchmarks("all" if benchmarks is None else benchmarks)
-    canonical = canonical_frame(frame, names, family_column, include_instruct)
+    canonical = canonical_frame(frame, names, family_column, include_instruct,
+                                Fixes(interface))
     kept, skipped = drop_unusable(canonical, names)
     return table_from_frame(
         kept,
@@ -132,6 +137,7 @@ def leaderboard_table(
         floors=floors,
         registry=registry,
         skipped=skipped,
+        interface=interface,
     )
 
 
@@ -144,6 +150,7 @@ def load_leaderboard(
     registry: BenchmarkRegistry | None = None,
     download: bool = True,
     floors: Mapping[str, float] | None = None,
+    interface: Interface = "python",
 ) -> ScoreTable:
     """Load the Sloth paper's Open LLM Leaderboard table.
 
@@ -166,6 +173,8 @@ def load_leaderboard(
         Allow downloading the file when no local copy is found.
     floors : mapping of str to float, optional
         Guessing floors overriding the registry (for benchmarks it does not know).
+    interface : {"python", "cli"}
+        How error messages spell their fix (see :class:`~sloth.data.fixes.Fixes`).
 
     Returns
     -------
@@ -183,6 +192,7 @@ def load_leaderboard(
         include_instruct=include_instruct,
         registry=registry,
         floors=floors,
+        interface=interface,
     )
 
 
@@ -200,9 +210,10 @@ def load_evaluations(
 
     A table with the columns ``Model`` and ``#Params (B)`` is read like the leaderboard
     (keyword arguments of :func:`leaderboard_table`: ``benchmarks`` (default ``"all"``),
-    ``family_column``, ``include_instruct``, ``registry``, ``floors``); any other table goes
-    through :func:`~sloth.data.validation.read_evaluations` with ``kwargs``, after its columns
-    are mapped into sloth's schema (:func:`sloth.data.mapping.map_columns`).
+    ``family_column``, ``include_instruct``, ``registry``, ``floors``, ``interface``); any
+    other table goes through :func:`~sloth.data.validation.read_evaluations` with
+    ``kwargs``, after its columns are mapped into sloth's schema
+    (:func:`sloth.data.mapping.map_columns`).
 
     Parameters
     ----------
@@ -229,12 +240,15 @@ def load_evaluations(
     frame = read_table(source)
     if is_leaderboard_schema(frame):
         return leaderboard_table(frame, **kwargs)
+    params_scale = parse_unit(params_unit, "params_unit")
     mapping = ColumnMapping(
         model=kwargs.pop("model_column", MODEL), family=kwargs.pop("family_column", FAMILY),
         params=kwargs.pop("params_column", PARAMS), tokens=kwargs.pop("tokens_column", TOKENS),
-        compute=compute_column, params_unit=parse_unit(params_unit, "params_unit"),
-        tokens_unit=parse_unit(tokens_unit, "tokens_unit"),
+        compute=compute_column, params_unit=params_scale,
         compute_unit=parse_unit(compute_unit, "compute_unit"), renames=dict(rename or {}),
     )
-    interface = kwargs.pop("interface", "python")
-    return read_evaluations(map_columns(frame, mapping, interface=interface), **kwargs)
+    mapped = map_columns(frame, mapping, interface=kwargs.get("interface", "python"))
+    from_compute = compute_column is not None and mapping.tokens not in frame.columns
+    return read_evaluations(
+        mapped, params_unit=params_scale,
+        tokens_unit=1.0 if from_compute else parse_unit(tokens_unit, "tokens_unit"), **kwargs)

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sloth.data.fixes import Fixes
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS
 from sloth.exceptions import DataValidationError
 
-__all__ = ["OPTION_NAMES", "UNITS", "ColumnMapping", "map_columns", "parse_renames", "parse_unit"]
+__all__ = ["UNITS", "ColumnMapping", "map_columns", "parse_renames", "parse_unit"]
 
 #: Unit names and their multipliers to absolute counts (FLOPs for compute).
 UNITS: dict[str, float] = {
@@ -89,8 +90,10 @@ class ColumnMapping:
     compute : str, optional
         Column of training compute, used for the tokens (``D = C / (6 N)``) when the table has
         no tokens column.
-    params_unit, tokens_unit, compute_unit : float
-        Multipliers to absolute counts (see :func:`parse_unit`).
+    params_unit, compute_unit : float
+        Multipliers to absolute counts (see :func:`parse_unit`), for the tokens derived from
+        compute. The params and tokens columns keep their units: validation applies them
+        (``params_unit=`` and ``tokens_unit=`` of :func:`sloth.data.validation.read_evaluations`).
     renames : mapping of str to str
         Further renames (benchmark or covariate columns), old name to new.
     """
@@ -101,7 +104,6 @@ class ColumnMapping:
     tokens: str = TOKENS
     compute: str | None = None
     params_unit: float = 1.0
-    tokens_unit: float = 1.0
     compute_unit: float = 1.0
     renames: Mapping[str, str] = field(default_factory=dict)
 
@@ -110,29 +112,9 @@ class ColumnMapping:
         return self == ColumnMapping()
 
 
-def _scaled(frame: pd.DataFrame, column: str, unit: float) -> pd.Series:
-    values = frame[column]
-    if unit == 1.0:
-        return values
-    numeric = pd.to_numeric(values, errors="coerce")
-    # text cells stay text so that validation names them; numbers are scaled
-    return values.where(numeric.isna() & values.notna(), numeric * unit)
-
-
-#: How each field of a :class:`ColumnMapping` is spelled, in Python and on the command line.
-OPTION_NAMES: dict[str, dict[str, str]] = {
-    "python": {"model": "model_column=", "family": "family_column=",
-               "params": "params_column=", "tokens": "tokens_column=",
-               "compute": "compute_column=", "renames": "rename="},
-    "cli": {"model": "--model-column", "family": "--family-column",
-            "params": "--params-column", "tokens": "--tokens-column",
-            "compute": "--compute-column", "renames": "--rename"},
-}
-
-
 def map_columns(frame: pd.DataFrame, mapping: ColumnMapping, *,
                 interface: str = "python") -> pd.DataFrame:
-    """A copy of ``frame`` in sloth's schema: columns renamed, counts in absolute units.
+    """A copy of ``frame`` in sloth's schema: columns renamed, tokens from compute.
 
     Parameters
     ----------
@@ -140,19 +122,23 @@ def map_columns(frame: pd.DataFrame, mapping: ColumnMapping, *,
         One row per model. Not modified.
     mapping : ColumnMapping
     interface : {"python", "cli"}
-        Whose spelling of the options the error messages use (:data:`OPTION_NAMES`).
+        Whose spelling of the options the error messages use (:class:`sloth.data.fixes.Fixes`).
 
     Returns
     -------
     DataFrame
-        Columns ``model, family, params, tokens`` and the others (renamed).
+        Columns ``model, family, params, tokens`` and the others (renamed); params and tokens
+        in the table's units, except tokens derived from compute (absolute counts).
 
     Raises
     ------
     DataValidationError
         A named column is missing, or a rename would collide with another column.
     """
-    spell = OPTION_NAMES[interface]
+    fixes = Fixes(interface)
+    spell = {key: fixes.option(f"{key}_column") for key in
+             ("model", "family", "params", "tokens", "compute")}
+    spell["renames"] = fixes.option("rename")
     if mapping.is_identity():
         return frame
     columns = list(frame.columns)
@@ -172,13 +158,12 @@ def map_columns(frame: pd.DataFrame, mapping: ColumnMapping, *,
             f"{spell['renames']} names columns {missing} that are not in the table (it has "
             f"{columns}). Fix: rename existing columns only")
     out = frame.copy()
-    out[PARAMS] = _scaled(frame, mapping.params, mapping.params_unit)
+    out[PARAMS] = frame[mapping.params]
     if "tokens" in named:
-        out[TOKENS] = _scaled(frame, mapping.tokens, mapping.tokens_unit)
+        out[TOKENS] = frame[mapping.tokens]
     else:
-        compute = pd.to_numeric(_scaled(frame, mapping.compute, mapping.compute_unit),
-                                errors="coerce")
-        params = pd.to_numeric(out[PARAMS], errors="coerce")
+        compute = pd.to_numeric(frame[mapping.compute], errors="coerce") * mapping.compute_unit
+        params = pd.to_numeric(frame[mapping.params], errors="coerce") * mapping.params_unit
         out[TOKENS] = compute / (FLOPS_PER_PARAM_TOKEN * params.where(params > 0, np.nan))
     out[MODEL] = frame[mapping.model]
     out[FAMILY] = frame[mapping.family]
