@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 from sloth.cli.common import (
     DEFAULT_OUT,
     HelpFormatter,
+    add_force_option,
     check_out,
     floor_item,
     int_in,
@@ -82,7 +83,7 @@ def _load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
         table = load_leaderboard(
             benchmarks="all" if benchmarks is None else benchmarks,
             family_column=args.family_column or DEFAULT_FAMILY_COLUMN,
-            floors=floors or None,
+            floors=floors or None, interface="cli",
         )
         return table, "Sloth paper leaderboard (sloth-leaderboard/data_v2.csv)"
     if not Path(args.data).expanduser().is_file():
@@ -101,6 +102,7 @@ def _load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
         kwargs: dict[str, Any] = {
             "benchmarks": "all" if benchmarks is None else benchmarks,
             "family_column": args.family_column or DEFAULT_FAMILY_COLUMN,
+            "interface": "cli",
         }
     else:
         kwargs = {"benchmarks": benchmarks, "extra_covariates": covariates,
@@ -172,7 +174,7 @@ def _covariates(args: argparse.Namespace, table: ScoreTable) -> list[str]:
 
 def _fit(args: argparse.Namespace) -> int:
     _check_conflicts(args)
-    out = check_out(args.out)
+    out = check_out(args.out, force=args.force)
     table, source = _load_table(args)
     from sloth.estimator import SlothModel
 
@@ -423,6 +425,7 @@ def add_fit_parser(sub: Any) -> None:
     output = fit.add_argument_group("output")
     output.add_argument("--out", metavar="FILE", default=DEFAULT_OUT,
                         help="netCDF file the posterior is written to")
+    add_force_option(output)
     output.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object on stdout (progress "
                              "stays on stderr)")

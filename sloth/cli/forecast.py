@@ -11,7 +11,14 @@ from sloth.exceptions import DataNotFoundError
 if TYPE_CHECKING:
     pass
 
-from sloth.cli.common import HelpFormatter, print_json
+from sloth.cli.common import (
+    HelpFormatter,
+    add_force_option,
+    check_out,
+    print_json,
+    write_csv,
+)
+from sloth.data.mapping import parse_unit
 
 
 def add_forecast_parser(sub: Any) -> None:
@@ -44,6 +51,12 @@ def add_forecast_parser(sub: Any) -> None:
     forecast.add_argument("--seed", metavar="INT", type=int, default=0, help="random seed")
     forecast.add_argument("--out", metavar="CSV", default=None,
                           help="also write the predictions to this CSV file")
+    for name, example in (("params", "billions"), ("tokens", "trillions")):
+        forecast.add_argument(
+            f"--{name}-unit", metavar="UNIT", default=None,
+            help=f"unit of the {name} column of --models and --observed, e.g. {example} "
+                 f"(default: absolute counts)")
+    add_force_option(forecast)
     forecast.add_argument("--json", action="store_true",
                           help="print the predictions as one JSON object on stdout")
     forecast.set_defaults(func=cmd_forecast)
@@ -51,21 +64,32 @@ def add_forecast_parser(sub: Any) -> None:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     """``sloth forecast``: forecast new families from a saved fit."""
-    import pandas as pd
-
+    from sloth.data.validation import check_observed_families, read_prediction_table
     from sloth.estimator import SlothModel
     from sloth.forecast import forecast
 
+    out_path = check_out(args.out, force=args.force) if args.out else None
     for option, path in (("--posterior", args.posterior), ("--models", args.models),
                          ("--observed", args.observed)):
         if path is not None and not Path(path).expanduser().is_file():
             raise DataNotFoundError(f"{option} {str(path)!r}: no such file. Fix: check the path")
     model = SlothModel.load(args.posterior)
-    models = pd.read_csv(args.models)
-    observed = pd.read_csv(args.observed) if args.observed else None
+    table_options = {
+        "covariates": model.scaler_.names[3:], "benchmarks": model.benchmarks_,
+        "registry": model.registry, "reference": model.table_, "interface": "cli",
+        "params_unit": parse_unit(args.params_unit or 1.0, "--params-unit"),
+        "tokens_unit": parse_unit(args.tokens_unit or 1.0, "--tokens-unit"),
+    }
+    models = read_prediction_table(args.models, name="--models", **table_options)
+    observed = None
+    if args.observed:
+        observed = read_prediction_table(args.observed, name="--observed", require_scores=True,
+                                         **table_options)
+        check_observed_families(observed, models, observed_name="--observed",
+                                models_name="--models")
     out = forecast(model, models, observed, kind=args.kind, seed=args.seed)
-    if args.out:
-        out.to_csv(args.out, index=False)
+    if out_path is not None:
+        write_csv(out, out_path)
     if args.json:
         print_json({"posterior_file": str(args.posterior), "kind": args.kind,
                     "predictions": out.to_dict(orient="records")})
@@ -78,5 +102,3 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if args.out:
         print(f"\npredictions written to {args.out}")
     return 0
-
-
