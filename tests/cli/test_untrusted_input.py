@@ -88,7 +88,7 @@ def test_sizes_in_billions_are_refused_with_the_unit_option(fitted, tmp_path, ca
 
 
 def test_duplicate_names_unknown_benchmarks_and_families_are_named(fitted, tmp_path, capsys):
-    posterior, new, benchmarks = fitted
+    posterior, new, _ = fitted
     models, observed, rest, first = _split(new, tmp_path)
     pd.concat([rest[META], rest[META].head(1)]).to_csv(models, index=False)
     _bad(*_forecast(capsys, posterior, models), "--models", "duplicate",
