@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 #: Exit status of bad input (the same as argparse's usage errors).
 EXIT_BAD_INPUT = 2
+#: Exit status of an unexpected error inside sloth (a bug, reported without a traceback).
+EXIT_INTERNAL_ERROR = 1
 #: Exit status after Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
