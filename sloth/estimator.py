@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from numbers import Integral, Real
 from typing import Any, Literal, Self
 
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import xarray as xr
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
-from sloth import __version__
 from sloth.checks.diagnostics import sampler_summary
 from sloth.checks.structure import check_structure
-from sloth.data.registry import BenchmarkRegistry, default_registry
+from sloth.data.registry import BenchmarkInfo, BenchmarkRegistry, default_registry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
 from sloth.inference.nuts import (
@@ -47,10 +47,24 @@ from sloth.model.design import CovariateScaler, FitArrays, build_arrays
 from sloth.model.family_effects import conditional_effects, estimate_effect_scales
 from sloth.model.maths import compute_mean_score, compute_skills
 from sloth.posterior.datatree import LINK_VARIABLES, build_datatree, table_from_tree
-from sloth.posterior.fileformat import read_posterior, write_posterior
+from sloth.posterior.fileformat import (
+    model_config,
+    posterior_attrs,
+    read_posterior,
+    sampler_config,
+    write_posterior,
+)
 
-#: Posterior variables computed from the others, left out of saved files.
-DERIVED_VARIABLES = ("skills", "mean_score")
+#: Constructor keywords that define the model: the ``model_config`` block of a file.
+MODEL_KEYS = ("n_skills", "benchmarks", "extra_covariates", "link", "family_benchmark_effects",
+              "noise", "family_parametrization", "anchors", "priors", "registry")
+
+#: Constructor keywords that drive the fit's computation: the ``sampler_config`` block.
+SAMPLER_KEYS = ("num_chains", "num_warmup", "num_samples", "target_accept", "dense_mass",
+                "max_tree_depth", "map_starts", "seed", "progress_bar")
+
+#: Constructor keywords holding a sequence of benchmark or covariate names (or ``None``).
+_NAME_LISTS = ("benchmarks", "extra_covariates", "anchors")
 
 #: Quantiles reported by :meth:`SlothModel.predict`.
 QUANTILES = {"median": 0.5, "q05": 0.05, "q95": 0.95}
@@ -173,47 +187,149 @@ class SlothModel:
         self.registry = registry
 
     # ------------------------------------------------------------------ configuration
-    def get_config(self) -> dict[str, Any]:
-        """The constructor options (JSON-serializable, without the registry)."""
-        return {
-            "n_skills": self.n_skills,
-            "benchmarks": None if self.benchmarks is None else list(self.benchmarks),
-            "extra_covariates": list(self.extra_covariates),
-            "link": self.link,
-            "family_benchmark_effects": self.family_benchmark_effects,
-            "noise": self.noise,
-            "family_parametrization": self.family_parametrization,
-            "anchors": None if self.anchors is None else list(self.anchors),
-            "priors": default_priors(self.priors),
-            "num_chains": self.num_chains,
-            "num_warmup": self.num_warmup,
-            "num_samples": self.num_samples,
-            "target_accept": self.target_accept,
-            "dense_mass": self.dense_mass,
-            "max_tree_depth": self.max_tree_depth,
-            "map_starts": self.map_starts,
-            "seed": self.seed,
-        }
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's keywords, read from its signature (as scikit-learn does)."""
+        names = []
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ may not take *args or **kwargs")
+            if p.name != "self":
+                names.append(p.name)
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        """Every constructor keyword and its current value (the objects themselves).
+
+        ``type(model)(**model.get_params())`` is an unfitted copy of ``model``.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change constructor keywords (effective at the next :meth:`fit`).
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a constructor keyword.
+        """
+        allowed = self._param_names()
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}; allowed: {allowed}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def get_config(self) -> dict[str, dict[str, Any]]:
+        """Every constructor keyword as JSON, in two blocks: model and sampler settings.
+
+        Returns
+        -------
+        dict
+            ``{"model_config": {...}, "sampler_config": {...}}``, the keywords of
+            :data:`MODEL_KEYS` and of :data:`SAMPLER_KEYS` (together, the constructor's
+            signature). Sequences become lists, ``priors`` the full prior scales
+            (:func:`sloth.model.default_priors`), ``registry`` the list of its entries
+            (``name``, ``floor``, ``n_items``, ``description``) or ``None`` for the default
+            registry. :meth:`from_config` is the inverse; a saved file holds the two blocks
+            as its ``model_config`` and ``sampler_config`` attributes.
+        """
+        config: dict[str, dict[str, Any]] = {"model_config": {}, "sampler_config": {}}
+        for name, value in self.get_params().items():
+            if name in MODEL_KEYS:
+                config["model_config"][name] = _encode(name, value)
+            elif name in SAMPLER_KEYS:
+                config["sampler_config"][name] = _encode(name, value)
+            else:
+                raise TypeError(
+                    f"constructor keyword {name!r} is in neither MODEL_KEYS nor SAMPLER_KEYS: "
+                    "add it to one of them (and a file-format migration for older files)"
+                )
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Mapping[str, Any]]) -> Self:
+        """An unfitted model from the output of :meth:`get_config` (e.g. read from a file).
+
+        Raises
+        ------
+        DataValidationError
+            If a block lacks a constructor keyword, has an unknown one, or holds a value
+            that cannot be decoded.
+        """
+        params: dict[str, Any] = {}
+        for block, keys in (("model_config", MODEL_KEYS), ("sampler_config", SAMPLER_KEYS)):
+            values = dict(config.get(block) or {})
+            missing = [k for k in keys if k not in values]
+            unknown = sorted(set(values) - set(keys))
+            if missing or unknown:
+                raise DataValidationError(
+                    f"{block} lacks {missing} and has unknown keys {unknown}: it must hold "
+                    f"exactly {list(keys)} (as written by SlothModel.get_config)"
+                )
+            params.update({k: _decode(k, v) for k, v in values.items()})
+        return cls(**params)
+
+    def _validate_params(self) -> None:
+        """Check each constructor keyword on its own (no data needed).
+
+        Raises
+        ------
+        ValueError
+            Naming the keyword, its value and the allowed values.
+        """
+        if (isinstance(self.n_skills, bool) or not isinstance(self.n_skills, Integral)
+                or not 1 <= self.n_skills <= 4):
+            raise ValueError(f"n_skills={self.n_skills!r}: allowed values are 1, 2, 3 or 4")
+        for name, allowed in (("link", list(LINKS)), ("noise", list(NOISE_MODELS)),
+                              ("family_parametrization", ["centered", "non_centered"])):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {allowed}")
+        for name in ("num_chains", "num_warmup", "num_samples", "map_starts",
+                     "max_tree_depth", "seed"):
+            value = getattr(self, name)
+            least = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
+                kind = "non-negative" if name == "seed" else "positive"
+                raise ValueError(f"{name}={value!r} must be a {kind} integer")
+        if (isinstance(self.target_accept, bool) or not isinstance(self.target_accept, Real)
+                or not 0.5 <= self.target_accept < 1):
+            raise ValueError(
+                f"target_accept={self.target_accept!r} must be a number in [0.5, 1)"
+            )
+        for name in ("family_benchmark_effects", "dense_mass", "progress_bar"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r}: allowed values are True and False"
+                )
+        for name in _NAME_LISTS:
+            value = getattr(self, name)
+            if value is None and name != "extra_covariates":
+                continue
+            if (isinstance(value, str) or not isinstance(value, Sequence)
+                    or not all(isinstance(v, str) for v in value)):
+                raise ValueError(
+                    f"{name}={value!r} must be a list of names, e.g. {name}=['MMLU']"
+                    if name != "extra_covariates" else
+                    f"extra_covariates={value!r} must be a list of column names, e.g. "
+                    "extra_covariates=['instruct'] (or [] for none)"
+                )
+        if self.priors is not None and not isinstance(self.priors, Mapping):
+            raise ValueError(
+                f"priors={self.priors!r} must be a mapping of prior name to scale, e.g. "
+                "priors={'loading_scale': 1.0}"
+            )
+        default_priors(self.priors)  # unknown names raise, listing the allowed ones
+        if self.registry is not None and not isinstance(self.registry, BenchmarkRegistry):
+            raise ValueError(
+                f"registry={self.registry!r} must be a sloth.data.BenchmarkRegistry or None "
+                "(the default registry)"
+            )
 
     def _validate_config(self, table: ScoreTable) -> None:
-        if not isinstance(self.n_skills, int | np.integer) or not 1 <= self.n_skills <= 4:
-            raise ValueError(f"n_skills={self.n_skills!r}: allowed values are 1, 2, 3 or 4")
-        if self.family_parametrization not in ("centered", "non_centered"):
-            raise ValueError(
-                f"family_parametrization={self.family_parametrization!r}: allowed values are "
-                "'centered' and 'non_centered'"
-            )
-        if self.noise not in NOISE_MODELS:
-            raise ValueError(f"noise={self.noise!r}: allowed values are {list(NOISE_MODELS)}")
-        if self.link not in LINKS:
-            raise ValueError(f"link={self.link!r}: allowed values are {list(LINKS)}")
-        for name, value in (("num_chains", self.num_chains), ("num_warmup", self.num_warmup),
-                            ("num_samples", self.num_samples), ("map_starts", self.map_starts),
-                            ("max_tree_depth", self.max_tree_depth)):
-            if int(value) < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if not 0.5 <= self.target_accept < 1:
-            raise ValueError(f"target_accept={self.target_accept!r} must be in [0.5, 1)")
+        """Check the constructor keywords, alone and against the data to fit."""
+        self._validate_params()
         if table.n_benchmarks <= self.n_skills:
             raise IdentifiabilityError(
                 f"{table.n_benchmarks} benchmarks cannot identify {self.n_skills} skills: "
@@ -224,11 +340,6 @@ class SlothModel:
             raise DataValidationError(
                 f"extra_covariates {missing} are not columns of the data (it has "
                 f"{sorted(table.extra_covariates)}): add them or drop them from extra_covariates"
-            )
-        if not isinstance(self.family_benchmark_effects, bool | np.bool_):
-            raise ValueError(
-                f"family_benchmark_effects={self.family_benchmark_effects!r}: allowed values are "
-                "True and False"
             )
         if self.anchors is not None:
             if len(self.anchors) != self.n_skills:
@@ -293,6 +404,7 @@ class SlothModel:
         -------
         self
         """
+        self._validate_params()
         table = self._prepare(data)
         self._validate_config(table)
         check_structure(
@@ -355,16 +467,11 @@ class SlothModel:
             progress_bar=self.progress_bar,
         )
         loglik = self._pointwise_log_likelihood(arrays, structure, result.samples)
-        attrs = {
-            "sloth_version": __version__,
-            "config": json.dumps(self.get_config()),
-            "scaler": json.dumps(scaler.to_attrs()),
-            "anchors": json.dumps(anchor_names),
-            "skipped": json.dumps(table.skipped.to_dict(orient="records")),
-            "chain_method": result.chain_method,
-            "map_seconds": f"{map_seconds:.3f}",
-            "sampling_seconds": f"{result.seconds:.3f}",
-        }
+        attrs = posterior_attrs(
+            **self.get_config(), scaler=scaler.to_attrs(), anchors=anchor_names,
+            skipped=table.skipped.to_dict(orient="records"), chain_method=result.chain_method,
+            map_seconds=map_seconds, sampling_seconds=result.seconds,
+        )
         self.idata_ = build_datatree(
             result.samples, sample_stats(result.extra), loglik, table, arrays, scaler.names,
             attrs,
@@ -614,47 +721,47 @@ class SlothModel:
     def save(self, path: str | os.PathLike) -> None:
         """Write the posterior and configuration to a netCDF file (no pickle).
 
-        The derived variables ``skills`` and ``mean_score`` are left out (they are most of
-        the size) and recomputed exactly by :meth:`load`.
+        The file format is described in :mod:`sloth.posterior.fileformat`. The derived
+        variables ``skills`` and ``mean_score`` are left out (they are most of the size) and
+        recomputed exactly by :meth:`load`.
         """
         self._check_fitted()
-        tree = self.idata_.copy()
-        tree["posterior"] = xr.DataTree(
-            tree["posterior"].to_dataset().drop_vars(list(DERIVED_VARIABLES))
-        )
-        write_posterior(tree, path)
+        write_posterior(self.idata_, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> SlothModel:
-        """Rebuild a fitted model from a file written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike) -> Self:
+        """Rebuild a fitted model from a file written by :meth:`save`.
+
+        Every constructor keyword is restored as saved (change one with :meth:`set_params`,
+        e.g. ``progress_bar=False``); files of older format versions are migrated (see
+        :func:`sloth.posterior.fileformat.migrate`).
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        DataValidationError
+            The file is not a sloth posterior, is damaged, or was written by a newer sloth.
+        """
         tree = read_posterior(path)
-        config = json.loads(tree.attrs["config"])
-        config.setdefault("family_benchmark_effects", False)  # files before the option
-        model = cls(**config, progress_bar=False)
+        try:
+            model = cls.from_config({"model_config": model_config(tree),
+                                     "sampler_config": sampler_config(tree)})
+            model._validate_params()
+        except ValueError as exc:
+            raise DataValidationError(
+                f"{os.fspath(path)!r} holds settings this sloth cannot use: {exc}"
+            ) from None
         table = table_from_tree(tree)
         scaler = CovariateScaler.from_attrs(json.loads(tree.attrs["scaler"]))
         anchors = json.loads(tree.attrs["anchors"])
         structure = ModelStructure(
             n_families=len(table.families), n_benchmarks=table.n_benchmarks,
-            n_covariates=len(scaler.names), n_skills=config["n_skills"],
-            anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=config["noise"],
-            priors=config["priors"], centered=config["family_parametrization"] == "centered",
-            link=config.get("link", "logistic"),
+            n_covariates=len(scaler.names), n_skills=model.n_skills,
+            anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=model.noise,
+            priors=default_priors(model.priors),
+            centered=model.family_parametrization == "centered", link=model.link,
         )
-        post = tree["posterior"].to_dataset()
-        const = tree["constant_data"]
-        skills = compute_skills(
-            post["family_efficiency"].to_numpy(), post["skill_slope"].to_numpy(),
-            const["covariates"].to_numpy(), table.family_index,
-        )
-        link = {k: post[k].to_numpy() for k in LINK_VARIABLES if k in post}
-        mean = compute_mean_score(
-            skills, post["loading"].to_numpy(), post["intercept"].to_numpy(),
-            const["floors"].to_numpy(), link.get("link_shape"), link.get("link_ceiling"),
-        )
-        post["skills"] = (("chain", "draw", "model", "skill"), skills)
-        post["mean_score"] = (("chain", "draw", "model", "benchmark"), mean)
-        tree["posterior"] = xr.DataTree(post)
         model.idata_ = tree
         model._set_fitted(table, scaler, anchors, structure)
         if "family_benchmark_scale" in tree.attrs:
@@ -666,5 +773,33 @@ class SlothModel:
         return model
 
 
-__all__ = ["SlothModel"]
+def _encode(name: str, value: Any) -> Any:
+    """The JSON form of constructor keyword ``name``'s value (see ``get_config``)."""
+    if name == "priors":
+        return default_priors(value)
+    if name == "registry":
+        if value is None:
+            return None
+        return [asdict(value.get(b)) for b in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if name in _NAME_LISTS:
+        return None if value is None else [str(v) for v in value]
+    return value
+
+
+def _decode(name: str, value: Any) -> Any:
+    """The constructor value of keyword ``name`` from its JSON form (see ``from_config``)."""
+    if name == "registry" and value is not None:
+        try:
+            return BenchmarkRegistry([BenchmarkInfo(**entry) for entry in value])
+        except (TypeError, ValueError) as exc:
+            raise DataValidationError(
+                f"registry of model_config is not a list of benchmark entries (name, floor, "
+                f"n_items, description): {exc}"
+            ) from None
+    return value
+
+
+__all__ = ["MODEL_KEYS", "SAMPLER_KEYS", "SlothModel"]
 

@@ -295,10 +295,7 @@ def refit_with(model: SlothModel, observed: pd.DataFrame) -> SlothModel:
         benchmarks=table.benchmarks, floors=table.floors,
         scores=np.vstack([table.scores, scores]), extra_covariates=extra,
     )
-    config = model.get_config()
-    config.pop("priors")
-    refit = type(model)(**config, priors=model.priors, progress_bar=model.progress_bar,
-                        registry=model.registry)
+    refit = type(model)(**model.get_params())
     return refit.fit(replace(combined, skipped=table.skipped))
 
 

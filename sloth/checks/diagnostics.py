@@ -21,7 +21,7 @@ from sloth.checks.structure import Finding, Severity, _Findings, _jsonable, chec
 from sloth.exceptions import DataValidationError
 from sloth.model.priors import DEFAULT_PRIORS
 from sloth.posterior.datatree import table_from_tree
-from sloth.posterior.fileformat import read_posterior
+from sloth.posterior.fileformat import model_config, read_posterior
 
 #: Posterior variables whose every entry is identified (structural constants are skipped).
 IDENTIFIED_VARIABLES = (
@@ -313,10 +313,10 @@ def _tree_of(fitted: Any) -> tuple[xr.DataTree, Any, str]:
 
 
 def _config(tree: xr.DataTree) -> dict[str, Any]:
-    """The saved constructor options (``{}`` when absent)."""
+    """The saved model settings (``{}`` when absent)."""
     try:
-        return dict(json.loads(tree.attrs.get("config", "{}")))
-    except (TypeError, ValueError):
+        return model_config(tree)
+    except DataValidationError:
         return {}
 
 
