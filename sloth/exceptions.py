@@ -26,7 +26,7 @@ class ChecksumError(SlothError, OSError):
     """A data file's SHA-256 does not match the pinned checksum."""
 
 
-class CorruptFileError(ChecksumError):
+class CorruptFileError(ChecksumError, DataValidationError):
     """A file is not what sloth wrote: unreadable, truncated, or its data checksum differs.
 
     The message names the file.

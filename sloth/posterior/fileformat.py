@@ -47,7 +47,8 @@ from typing import Any
 import xarray as xr
 
 from sloth import __version__
-from sloth.exceptions import DataValidationError
+from sloth.exceptions import CorruptFileError, DataValidationError
+from sloth.io import CHECKSUM_ATTR, open_datatree, save_datatree
 from sloth.posterior.datatree import with_derived, without_derived
 
 __all__ = [
@@ -270,8 +271,9 @@ def _too_new_message(tree: xr.DataTree, version: int) -> str:
 
 # ---------------------------------------------------------------------- files
 def _write(tree: xr.DataTree, path: str) -> None:
-    """The one place bytes go to disk (atomic writes and checksums plug in here)."""
-    tree.to_netcdf(path, engine="h5netcdf")
+    """The one place bytes go to disk: atomically (a failed or interrupted write leaves the
+    previous file whole), with a checksum of the data verified on the written file."""
+    save_datatree(tree, path)
 
 
 def write_posterior(tree: xr.DataTree, path: str | os.PathLike) -> None:
@@ -328,14 +330,8 @@ def read_posterior(path: str | os.PathLike) -> xr.DataTree:
     name = os.fspath(path)
     if not os.path.exists(name):
         raise FileNotFoundError(f"no posterior file at {name!r}: fit and save one first")
-    try:
-        with xr.open_datatree(name, engine="h5netcdf") as opened:
-            tree = opened.load()
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
-        raise DataValidationError(
-            f"{name!r} could not be read as a netCDF (HDF5) file ({type(exc).__name__}): it "
-            f"is truncated, damaged or of another format, not a sloth posterior. {_FIX}"
-        ) from None
+    # unreadable bytes, or data that differ from the file's checksum: CorruptFileError
+    tree = open_datatree(name, what="posterior file")
     if "sloth_format" not in tree.attrs and "config" not in tree.attrs:
         raise _not_sloth(name, "it has no 'sloth_format' attribute")
     missing = [g for g in GROUPS if g not in tree.children]
@@ -347,6 +343,10 @@ def read_posterior(path: str | os.PathLike) -> xr.DataTree:
         raise _not_sloth(name, str(exc)) from None
     if version > FORMAT_VERSION:
         raise DataValidationError(f"{name!r} was {_too_new_message(tree, version)}")
+    if version >= 2 and CHECKSUM_ATTR not in tree.attrs:
+        raise CorruptFileError(
+            f"{name!r} claims format version {version} but has no data checksum "
+            f"({CHECKSUM_ATTR!r}): it was not written by sloth, or was edited. {_FIX}")
     try:
         tree = migrate(tree, version)
         missing = [a for a in REQUIRED_ATTRS if a not in tree.attrs]

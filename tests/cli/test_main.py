@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from sloth.cli import fit as cli_fit
-from sloth.cli.main import main
+from sloth.cli.main import build_parser, main
 
 #: Every option of ``sloth fit``; ``--help`` must list each one.
 FIT_OPTIONS = (
@@ -207,7 +207,7 @@ def test_fit_help_lists_every_option_with_defaults(capsys):
         assert option in text, option
     parser_options = {
         opt
-        for action in cli.build_parser()._subparsers._group_actions[0].choices["fit"]._actions
+        for action in build_parser()._subparsers._group_actions[0].choices["fit"]._actions
         for opt in action.option_strings if opt.startswith("--") and opt != "--help"
     }
     assert parser_options == set(FIT_OPTIONS)
