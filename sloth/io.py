@@ -273,9 +273,9 @@ def _read_tree(path: Path, what: str) -> xr.DataTree:
             return lazy.load()
     except Exception as exc:  # h5py, h5netcdf and xarray raise many kinds on a bad file
         raise CorruptFileError(
-            f"{what} {str(path)!r} cannot be read as a netCDF file ({type(exc).__name__}: "
-            f"{exc}); it is truncated, corrupted or not a file sloth wrote. Fix: use another "
-            f"copy of the file, or write it again") from None
+            f"{what} {str(path)!r} cannot be read as a netCDF file ({type(exc).__name__}): "
+            f"it is truncated, corrupted, or not a file sloth wrote. Fix: use another copy of "
+            f"the file, or write it again") from None
 
 
 def save_datatree(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:

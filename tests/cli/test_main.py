@@ -21,12 +21,13 @@ from sloth.cli.main import build_parser, main
 #: Every option of ``sloth fit``; ``--help`` must list each one.
 FIT_OPTIONS = (
     "--data", "--benchmarks", "--family-column", "--floor", "--covariate", "--no-instruct",
-    "--skip-incomplete",
+    "--skip-incomplete", "--model-column", "--params-column", "--tokens-column",
+    "--compute-column", "--params-unit", "--tokens-unit", "--compute-unit", "--rename",
     "--skills", "--noise", "--link", "--family-effects", "--no-family-effects", "--anchors",
     "--chains", "--warmup",
     "--samples",
     "--target-accept",
-    "--map-starts", "--seed", "--out", "--json", "--quiet",
+    "--map-starts", "--seed", "--out", "--force", "--json", "--quiet",
 )
 
 
@@ -107,7 +108,7 @@ def test_benchmark_without_known_floor(capsys, tmp_path):
     frame = _table()
     frame["MyQA"] = [0.1, 0.2, 0.3, 0.4]
     code, out, err = _run(capsys, tmp_path, "--data", _write(tmp_path, frame))
-    _assert_bad_input(code, out, err, "'MyQA'", "guessing floor", "--floor 'NAME=VALUE'")
+    _assert_bad_input(code, out, err, "'MyQA'", "guessing floor", "--floor 'MyQA=VALUE'")
 
 
 def test_model_without_any_score(capsys, tmp_path):

@@ -266,5 +266,5 @@ def test_truncated_or_non_hdf5_file_is_refused_naming_it(saved, tmp_path, damage
     with pytest.raises(DataValidationError) as info:
         SlothModel.load(path)
     message = str(info.value)
-    assert f"{damage}.nc" in message and "not a sloth posterior" in message
+    assert f"{damage}.nc" in message and "not a file sloth wrote" in message
     assert "synchronously" not in message and "signature" not in message  # no h5py text
