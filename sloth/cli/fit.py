@@ -176,10 +176,39 @@ def _fit(args: argparse.Namespace) -> int:
     _check_conflicts(args)
     out = check_out(args.out, force=args.force)
     table, source = _load_table(args)
+    model = build_model(args, table)
+    # Whatever a library prints while fitting goes to stderr: stdout is for the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        model.fit(table)
+        model.save(out)
+        summary = fit_report(model, source=source, out=str(out))
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_fit_report(summary), flush=True)
+    return 0
+
+
+def default_fit_args() -> argparse.Namespace:
+    """The options of a plain ``sloth fit`` (every default), e.g. for the cached default fit
+    of ``sloth forecast``."""
+    parser = argparse.ArgumentParser(prog="sloth")
+    add_fit_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["fit"])
+
+
+def load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
+    """The validated table that ``sloth fit`` with ``args`` fits, and its description."""
+    _check_conflicts(args)
+    return _load_table(args)
+
+
+def build_model(args: argparse.Namespace, table: ScoreTable) -> SlothModel:
+    """The unfitted estimator that ``sloth fit`` with ``args`` fits to ``table``."""
     from sloth.estimator import SlothModel
 
     covariates = _covariates(args, table)
-    model = SlothModel(
+    return SlothModel(
         args.skills,
         extra_covariates=covariates,
         noise=args.noise,
@@ -194,16 +223,6 @@ def _fit(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress_bar=not args.quiet,
     )
-    # Whatever a library prints while fitting goes to stderr: stdout is for the result.
-    with contextlib.redirect_stdout(sys.stderr):
-        model.fit(table)
-        model.save(out)
-        summary = fit_report(model, source=source, out=str(out))
-    if args.json:
-        print_json(summary)
-    else:
-        print(format_fit_report(summary), flush=True)
-    return 0
 
 
 def fit_report(model: SlothModel, *, source: str, out: str) -> dict[str, Any]:
