@@ -111,7 +111,10 @@ class SlothModel:
     Attributes
     ----------
     idata_ : xarray.DataTree
-        The labelled posterior (see :func:`sloth.posterior.build_datatree`).
+        The labelled posterior (see :func:`sloth.posterior.datatree.build_datatree`).
+    posterior_ : Posterior
+        The public posterior API over :attr:`idata_` (draws, skills, mean scores,
+        predictive draws, tidy summaries; see :class:`sloth.posterior.Posterior`).
     table_ : ScoreTable
         The data the model was fitted to.
     anchors_ : list of str
