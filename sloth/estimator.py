@@ -20,7 +20,7 @@ from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from sloth.checks.diagnostics import sampler_summary
 from sloth.checks.structure import check_structure
 from sloth.data.registry import BenchmarkInfo, BenchmarkRegistry, default_registry
-from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
+from sloth.data.table import ScoreTable
 from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
 from sloth.inference.nuts import (
     benchmark_information,
@@ -38,14 +38,10 @@ from sloth.model import (
     NOISE_MODELS,
     ModelStructure,
     default_priors,
-    link_mean,
-    link_slope,
-    observation_scale,
     skill_model,
 )
 from sloth.model.design import CovariateScaler, FitArrays, build_arrays
-from sloth.model.family_effects import conditional_effects, estimate_effect_scales
-from sloth.model.maths import compute_mean_score, compute_skills
+from sloth.posterior.api import QUANTILES, Posterior
 from sloth.posterior.datatree import LINK_VARIABLES, build_datatree, table_from_tree
 from sloth.posterior.fileformat import (
     model_config,
@@ -66,8 +62,6 @@ SAMPLER_KEYS = ("num_chains", "num_warmup", "num_samples", "target_accept", "den
 #: Constructor keywords holding a sequence of benchmark or covariate names (or ``None``).
 _NAME_LISTS = ("benchmarks", "extra_covariates", "anchors")
 
-#: Quantiles reported by :meth:`SlothModel.predict`.
-QUANTILES = {"median": 0.5, "q05": 0.05, "q95": 0.95}
 
 
 class SlothModel:
@@ -130,7 +124,10 @@ class SlothModel:
     Attributes
     ----------
     idata_ : xarray.DataTree
-        The labelled posterior (see :func:`sloth.posterior.build_datatree`).
+        The labelled posterior (see :func:`sloth.posterior.datatree.build_datatree`).
+    posterior_ : Posterior
+        The public posterior API over :attr:`idata_` (draws, skills, mean scores,
+        predictive draws, tidy summaries; see :class:`sloth.posterior.Posterior`).
     table_ : ScoreTable
         The data the model was fitted to.
     anchors_ : list of str
@@ -542,12 +539,31 @@ class SlothModel:
             "loadings": {b: loading.loc[b].round(4).to_dict() for b in loading.index},
         }
 
+    @property
+    def posterior_(self) -> Posterior:
+        """The public posterior API of the fit (:class:`sloth.posterior.Posterior`): draws,
+        skills, mean scores, predictive draws and tidy summaries, as arrays over draws.
+
+        Built on each access from :attr:`idata_` and the current family-by-benchmark
+        effects (``family_benchmark_scale_`` when ``family_benchmark_effects``, else none).
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted.
+        """
+        self._check_fitted()
+        scale = self.family_benchmark_scale_ if self.family_benchmark_effects else None
+        return Posterior(self.idata_, family_benchmark_scale=scale)
+
     def predict(
         self,
         data: pd.DataFrame | ScoreTable,
         *,
         kind: Literal["score", "mean"] = "score",
         seed: int | None = None,
+        params_unit: float = 1.0,
+        tokens_unit: float = 1.0,
     ) -> pd.DataFrame:
         """Posterior predictions for models of families in the fit.
 
@@ -561,161 +577,34 @@ class SlothModel:
             [0, 1]); ``"mean"``: posterior of the mean score.
         seed : int, optional
             Seed of the predictive noise (default: the model's seed).
+        params_unit, tokens_unit : float, default 1.0
+            What one unit of the params and tokens columns counts (e.g. ``1e9`` for sizes
+            in billions); the counts are checked against the fit's models either way.
 
         Returns
         -------
         DataFrame
             One row per model and benchmark: ``model, family, benchmark, mean, median, q05,
             q95``.
+
+        See Also
+        --------
+        Posterior.predict_draws : the draws (S, n, J) behind this summary.
         """
-        self._check_fitted()
+        posterior = self.posterior_
         if kind not in ("score", "mean"):
             raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
-        frame = data.to_frame() if isinstance(data, ScoreTable) else pd.DataFrame(data)
-        self._check_prediction_frame(frame, "predict's data")
-        unknown = sorted(set(frame[FAMILY]) - set(self.families_))
-        if unknown:
-            raise DataValidationError(
-                f"families {unknown} were not in the fit; predict covers fitted families "
-                "only (forecast new families with the forecasting API)"
-            )
-        draws = self._predict_draws(frame, kind, self.seed if seed is None else seed)
-        return self._tidy(frame, draws)
-
-    def _check_prediction_frame(self, frame: pd.DataFrame, name: str) -> None:
-        """Raise unless ``frame`` has the columns a prediction needs, with positive counts."""
-        needed = (MODEL, FAMILY, PARAMS, TOKENS, *self.scaler_.names[3:])
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise DataValidationError(
-                f"{name} lacks columns {missing}; it needs {list(needed)} (absolute counts "
-                f"for params and tokens); it has {list(frame.columns)}"
-            )
-        for column in (PARAMS, TOKENS):
-            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-            if not np.all(np.isfinite(values) & (values > 0)):
-                bad = frame.loc[~(np.isfinite(values) & (values > 0)), MODEL].tolist()
-                raise DataValidationError(
-                    f"column {column!r} of {name} must hold positive counts; rows {bad[:10]} "
-                    "do not"
-                )
-
-    def _standardized(self, frame: pd.DataFrame) -> np.ndarray:
-        """Standardized covariates of the models in ``frame``, shape (n, P)."""
-        if not len(frame):
-            return np.zeros((0, len(self.scaler_.names)))
-        extra = {k: frame[k].to_numpy(dtype=float) for k in self.scaler_.names[3:]}
-        return self.scaler_.transform(
-            frame[PARAMS].to_numpy(dtype=float), frame[TOKENS].to_numpy(dtype=float), extra
-        )
-
-    def _draws(self, names: Sequence[str]) -> dict[str, np.ndarray]:
-        """Posterior draws of ``names`` with chains and draws stacked, each (S, ...)."""
-        post = self.idata_["posterior"]
-        return {k: post[k].to_numpy().reshape(-1, *post[k].shape[2:])
-                for k in names if k in post}
-
-    def _predict_draws(self, frame: pd.DataFrame, kind: str, seed: int) -> np.ndarray:
-        x = self._standardized(frame)
-        fam_index = np.array([self.families_.index(f) for f in frame[FAMILY]])
-        stacked = self._draws(("family_efficiency", "skill_slope"))
-        skills = compute_skills(stacked["family_efficiency"], stacked["skill_slope"], x,
-                                fam_index)
-        rng = np.random.default_rng(seed)
-        if self.family_benchmark_effects:
-            # each family's benchmark effects, conditioned on its models in the fit
-            fitted = self.idata_["posterior"]["skills"].to_numpy()
-            fitted = fitted.reshape(-1, *fitted.shape[2:])
-            mean = np.empty((skills.shape[0], len(frame), len(self.benchmarks_)))
-            for f in np.unique(fam_index):
-                rows = fam_index == f
-                own = self.table_.family_index == f
-                effects = self._family_effects(fitted[:, own], self.table_.scores[own], rng)
-                mean[:, rows] = self._mean_score(skills[:, rows], effects)
-        else:
-            mean = self._mean_score(skills)
-        if kind == "mean":
-            return mean
-        return self._predictive(mean, rng)
-
-    def _mean_score(self, skills: np.ndarray, effects: np.ndarray | None = None) -> np.ndarray:
-        """Mean scores (S, n, J) from skill draws shaped (S, n, d), with this fit's link, and
-        a family's benchmark effects (S, J) added to the linear predictor when given."""
-        p = self._draws(("loading", "intercept", *LINK_VARIABLES))
-        floors = self.idata_["constant_data"]["floors"].to_numpy()
-        return compute_mean_score(
-            skills, p["loading"], p["intercept"], floors, p.get("link_shape"),
-            p.get("link_ceiling"), offset=effects,
-        )
-
-    def _family_effects(
-        self, skills: np.ndarray, scores: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray | None:
-        """Draws (S, J) of one family's benchmark effects given the skills (S, k, d) and the
-        scores (k, J; ``nan`` where missing) of its observed models (``k`` may be 0: the
-        population); ``None`` for a fit without family-by-benchmark effects."""
-        if not self.family_benchmark_effects:
-            return None
-        p = self._draws(("loading", "intercept", "noise_df"))
-        eta = np.einsum("skd,sjd->skj", skills, p["loading"]) + p["intercept"][:, None, :]
-        mean, var, slope = self._cell_moments(eta)
-        resid = np.asarray(scores, dtype=float)[None] - mean
-        return conditional_effects(resid, var, slope, self.family_benchmark_scale_,
-                                   p.get("noise_df"), rng)
-
-    def _cell_moments(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mean, noise variance and link slope per draw for linear predictors (S, n, J)."""
-        p = self._draws(("noise_scale", *LINK_VARIABLES))
-        const = self.idata_["constant_data"]
-        floors = const["floors"].to_numpy()
-        link = [None if p.get(k) is None else p[k][:, None, :] for k in LINK_VARIABLES]
-        mean = link_mean(eta, floors, *link)
-        scale = observation_scale(mean, p["noise_scale"][:, None, :],
-                                  const["inv_items"].to_numpy())
-        return mean, scale**2, link_slope(eta, floors, *link)
+        frame = data.to_frame() if isinstance(data, ScoreTable) else data
+        frame = posterior.validate_frame(frame, "predict's data", params_unit=params_unit,
+                                         tokens_unit=tokens_unit)
+        draws = posterior.predict_draws(frame, kind=kind,
+                                        seed=self.seed if seed is None else seed)
+        return posterior.tidy(frame, draws)
 
     def _estimate_family_benchmark_scale(self, arrays: FitArrays) -> np.ndarray:
         """Empirical-Bayes ``tau_j`` (J,) from the fit's residuals at posterior means."""
-        p = self._draws(("loading", "intercept"))
-        skills = self.idata_["posterior"]["skills"].to_numpy()
-        skills = skills.reshape(-1, *skills.shape[2:])
-        eta = np.einsum("snd,sjd->snj", skills, p["loading"]) + p["intercept"][:, None, :]
-        mean, var, slope = (m.mean(axis=0) for m in self._cell_moments(eta))
-        rows, cols = arrays.obs_model, arrays.obs_benchmark
-        resid = np.asarray(arrays.scores, dtype=float) - mean[rows, cols]
-        return estimate_effect_scales(
-            resid, var[rows, cols], slope[rows, cols], arrays.family_index[rows], cols,
-            len(self.families_), len(self.benchmarks_),
-            prior_scale=default_priors(self.priors)["family_benchmark_scale"],
-        )
-
-    def _predictive(self, mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Posterior predictive scores from mean-score draws shaped (S, n, J): misfit and
-        binomial noise added per draw, clipped to [0, 1]."""
-        draws = self._draws(("noise_scale", "noise_df"))
-        inv_items = self.idata_["constant_data"]["inv_items"].to_numpy()
-        scale = observation_scale(mean, draws["noise_scale"][:, None, :], inv_items)
-        if "noise_df" in draws:
-            df = draws["noise_df"][:, None, None]
-            noise = rng.standard_t(np.broadcast_to(df, mean.shape))
-        else:
-            noise = rng.standard_normal(mean.shape)
-        return np.clip(mean + scale * noise, 0.0, 1.0)
-
-    def _tidy(self, frame: pd.DataFrame, draws: np.ndarray) -> pd.DataFrame:
-        """Tidy table of draws shaped (S, n, J)."""
-        n, J = draws.shape[1:]
-        out = pd.DataFrame(
-            {
-                MODEL: np.repeat(frame[MODEL].to_numpy(), J),
-                FAMILY: np.repeat(frame[FAMILY].to_numpy(), J),
-                "benchmark": np.tile(self.benchmarks_, n),
-                "mean": draws.mean(axis=0).reshape(-1),
-            }
-        )
-        for name, q in QUANTILES.items():
-            out[name] = np.quantile(draws, q, axis=0).reshape(-1)
-        return out
+        return Posterior(self.idata_).estimate_family_benchmark_scale(
+            arrays, prior_scale=default_priors(self.priors)["family_benchmark_scale"])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -801,5 +690,5 @@ def _decode(name: str, value: Any) -> Any:
     return value
 
 
-__all__ = ["MODEL_KEYS", "SAMPLER_KEYS", "SlothModel"]
+__all__ = ["MODEL_KEYS", "QUANTILES", "SAMPLER_KEYS", "SlothModel"]
 

@@ -64,7 +64,7 @@ def test_zero_observed_models_draw_from_the_population(setup):
 def test_conditional_matches_brute_force_importance_sampling(setup):
     model, rows, _, _ = setup
     obs = rows.iloc[:1]
-    x = model._standardized(obs)
+    x = model.posterior_.standardize(obs)
     scores = obs[list(model.benchmarks_)].to_numpy(dtype=float)
     alpha, ess = condition_efficiency(model, x, scores, seed=2)
     assert np.median(ess) > 0.3

@@ -33,13 +33,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from sloth.model.maths import (
-    cell_predictor,
-    compute_skills,
-    link_mean,
-    observation_scale,
-    score_distribution,
-)
+import sloth.model.maths as maths
 from sloth.model.structure import ModelStructure, assemble_loadings
 
 
@@ -141,17 +135,18 @@ def skill_model(
     if s.noise == "student_t":
         noise_df = numpyro.sample("noise_df", dist.Gamma(2.0, pr["noise_df_rate"]))
 
-    skills = compute_skills(family_efficiency, skill_slope, covariates, family_index)  # (n, d)
-    eta = cell_predictor(skills, loading, intercept, obs_model, obs_benchmark)
-    mean = link_mean(
+    skills = maths.compute_skills(family_efficiency, skill_slope, covariates, family_index)
+    eta = maths.cell_predictor(skills, loading, intercept, obs_model, obs_benchmark)
+    mean = maths.link_mean(
         eta, floors[obs_benchmark],
         None if link_shape is None else link_shape[obs_benchmark],
         None if link_ceiling is None else link_ceiling[obs_benchmark],
     )
-    scale = observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
+    scale = maths.observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
     with numpyro.plate("score", obs_model.shape[0]), numpyro.handlers.mask(
         mask=True if score_mask is None else score_mask
     ):
-        numpyro.sample("scores", score_distribution(mean, scale, noise_df), obs=scores)
+        numpyro.sample("scores", maths.score_distribution(mean, scale, noise_df),
+                       obs=scores)
 
 

@@ -9,10 +9,7 @@ import xarray as xr
 
 from sloth.data.table import ScoreTable
 from sloth.model.design import FitArrays
-from sloth.model.maths import compute_mean_score, compute_skills
-
-#: Posterior variables of the flexible links (per benchmark), present when the link has them.
-LINK_VARIABLES = ("link_shape", "link_ceiling")
+from sloth.model.maths import LINK_VARIABLES, compute_mean_score, compute_skills
 
 #: Posterior variables computed from the others (left out of files, recomputed on reading).
 DERIVED_VARIABLES = ("skills", "mean_score")
