@@ -113,7 +113,7 @@ def test_forecast_rejects_fitted_families_and_missing_columns(setup):
         forecast(model, rows.drop(columns="tokens"))
     negative = rows.copy()
     negative.loc[0, "params"] = -7e9
-    with pytest.raises(DataValidationError, match=r"positive counts.*fam03-m0"):
+    with pytest.raises(DataValidationError, match=r"positive finite count.*fam03-m0"):
         forecast(model, negative.iloc[1:], observed=negative.iloc[:1])
 
 

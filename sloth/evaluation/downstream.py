@@ -113,7 +113,7 @@ def posterior_skills(
         frame = _model_frame(model)
     else:
         frame = pd.DataFrame(frame).reset_index(drop=True)
-        posterior.check_frame(frame, "frame")
+        posterior.validate_frame(frame, "frame", models_only=True)
     keep = thin_draws(posterior.n_draws, max_draws)
     efficiency = posterior.draws(("family_efficiency",))["family_efficiency"][keep]
     x = posterior.standardize(frame)
@@ -366,7 +366,7 @@ class DownstreamPredictor:
                 f"{name} must be a DataFrame or a ScoreTable, got {type(data).__name__}"
             )
         frame = data.reset_index(drop=True)
-        self.model.posterior_.check_frame(frame, name)
+        self.model.posterior_.validate_frame(frame, name, models_only=True)
         return frame
 
     def fit(self, data: pd.DataFrame | ScoreTable) -> Self:
@@ -550,7 +550,7 @@ def evaluate_downstream(
         raise ValueError(f"methods {unknown} are unknown; choose among {DOWNSTREAM_METHODS}")
     frame = downstream.to_frame() if isinstance(downstream, ScoreTable) else pd.DataFrame(
         downstream)
-    posterior.check_frame(frame, "downstream")
+    posterior.validate_frame(frame, "downstream", models_only=True)
     if benchmark in posterior.benchmarks:
         raise DataValidationError(
             f"benchmark {benchmark!r} was used to fit the skill model; downstream prediction "

@@ -117,7 +117,7 @@ class Posterior:
     def validate_frame(
         self, frame: pd.DataFrame | str | os.PathLike, name: str, *,
         require_scores: bool = False, params_unit: float = 1.0, tokens_unit: float = 1.0,
-        interface: Interface = "python",
+        interface: Interface = "python", models_only: bool = False,
     ) -> pd.DataFrame:
         """A table of models to predict or forecast, validated like a fit's table.
 
@@ -137,6 +137,9 @@ class Posterior:
             What one unit of the params and tokens columns counts (e.g. ``1e9``).
         interface : {"python", "cli"}
             How the messages spell their fix.
+        models_only : bool
+            Validate the model columns only and ignore the others (e.g. the scores of a
+            benchmark left out of the fit, in downstream prediction).
 
         Returns
         -------
@@ -147,11 +150,19 @@ class Posterior:
         ------
         DataValidationError
         """
+        if models_only and isinstance(frame, pd.DataFrame):
+            frame = frame[[c for c in frame.columns if c in self.required_columns]]
         return read_prediction_table(
             frame, covariates=self.scaler.names[3:], benchmarks=self.benchmarks,
             reference=self.fitted_table(), require_scores=require_scores,
             params_unit=params_unit, tokens_unit=tokens_unit, interface=interface, name=name,
         )
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns every table of models to predict needs: ``model, family, params,
+        tokens`` and the fit's extra covariates."""
+        return [MODEL, FAMILY, PARAMS, TOKENS, *self.scaler.names[3:]]
 
     def fitted_table(self) -> ScoreTable:
         """The data of the fit (rebuilt from the tree's ``observed_data`` and
@@ -160,7 +171,7 @@ class Posterior:
 
     def standardize(self, frame: pd.DataFrame) -> np.ndarray:
         """Standardized covariates of the models in ``frame`` (columns as in
-        :meth:`check_frame`), shape (n, P)."""
+        :meth:`validate_frame`), shape (n, P)."""
         if not len(frame):
             return np.zeros((0, len(self.scaler.names)))
         extra = {k: frame[k].to_numpy(dtype=float) for k in self.scaler.names[3:]}
@@ -397,7 +408,7 @@ class Posterior:
         Parameters
         ----------
         frame : DataFrame
-            Models (columns as in :meth:`check_frame`) of families in :attr:`families`.
+            Models (columns as in :meth:`validate_frame`) of families in :attr:`families`.
         kind : {"score", "mean"}
             Posterior predictive of an observed score, or posterior of the mean score.
         seed : int
@@ -409,7 +420,7 @@ class Posterior:
         """
         if kind not in ("score", "mean"):
             raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
-        self.check_frame(frame, "the models to predict")
+        frame = self.validate_frame(frame, "the models to predict")
         fam_index = self.family_index(frame)
         skills = self.skills(self.standardize(frame), fam_index)
         rng = np.random.default_rng(seed)
