@@ -44,7 +44,7 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from sloth.data.table import ScoreTable
-from sloth.exceptions import IdentifiabilityError, IdentifiabilityWarning
+from sloth.exceptions import IdentifiabilityError, IdentifiabilityWarning, issue_warning
 from sloth.model.design import CovariateScaler
 
 __all__ = [
@@ -216,7 +216,7 @@ class StructuralReport(_Findings):
             )
         if warn:
             for f in self.warnings:
-                warnings.warn(f"{f.check}: {f.message}", IdentifiabilityWarning, stacklevel=2)
+                issue_warning(f"{f.check}: {f.message}", IdentifiabilityWarning)
         return self
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sloth.exceptions import DataValidationError
+from sloth.exceptions import DataValidationError, issue_warning
 from sloth.laws.fit import LawFit
 from sloth.laws.forms import LawForm
 from sloth.laws.runs import validate_runs
@@ -221,8 +221,8 @@ def compute_optimal(fit: LawFit, compute: float | Sequence[float] | np.ndarray, 
         draws = (nd, dd, dd / nd, fd)
     table = _summarize(compute, point, draws, level)
     if np.isnan(point[0]).any():
-        warnings.warn(f"the fitted {fit.law} law has no interior compute optimum at budgets "
-                      f"{compute[np.isnan(point[0][0])].tolist()}", UserWarning, stacklevel=2)
+        issue_warning(f"the fitted {fit.law} law has no interior compute optimum at "
+                      f"budgets {compute[np.isnan(point[0][0])].tolist()}")
     return table
 
 
