@@ -1,7 +1,6 @@
 """The latent-skill model of benchmark scores as a plain NumPyro function of arrays.
 
-Notation follows DESIGN section 2. For model ``i`` of family ``f(i)`` with standardized
-covariates ``x_i`` (P,), skills are::
+For model ``i`` of family ``f(i)`` with standardized covariates ``x_i`` (P,), skills are::
 
     theta_i = alpha_{f(i)} + B^T x_i                       (d,)
     eta_ij  = Lambda_j . theta_i + b_j
