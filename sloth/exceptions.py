@@ -4,14 +4,14 @@ Every error that a user can cause carries a message that names the offending inp
 says how to fix it.
 
 Warnings. sloth's own warnings are :class:`SlothWarning` subclasses issued through
-:func:`issue_warning`: the message prints on one line (any line breaks and runs of spaces in it are
-collapsed), and the location Python prints with it is the first frame outside the ``sloth``
-package, that is the user's own call (``model.fit(df)``), not a line of sloth. Python's
-default display still shows that location and its source line; sloth does not change
-``warnings.showwarning`` or ``warnings.formatwarning``, because those are global to the
-process and importing a library must change nothing global. Filter sloth's warnings with
-``warnings.filterwarnings("ignore", category=sloth.exceptions.SlothWarning)`` (or a
-subclass), as for any other warning.
+:func:`issue_warning`: the message prints on one line (any line breaks and runs of spaces
+in it are collapsed), and the location Python prints with it is the first frame outside
+the ``sloth`` package, that is the user's own call (``model.fit(df)``), not a line of
+sloth. Python's default display still shows that location and its source line; sloth does
+not change ``warnings.showwarning`` or ``warnings.formatwarning``, because those are
+global to the process and importing a library must change nothing global. Filter sloth's
+warnings with ``warnings.filterwarnings("ignore", category=sloth.exceptions.SlothWarning)``
+(or a subclass), as for any other warning.
 """
 
 from __future__ import annotations
