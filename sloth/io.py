@@ -266,7 +266,11 @@ def verify_checksum(tree: xr.DataTree, expected: str, path: str | os.PathLike[st
 # ------------------------------------------------------------------------ netCDF files
 
 
-def _read_tree(path: Path, what: str) -> xr.DataTree:
+#: The fix proposed for an unreadable or corrupted file, unless the caller gives its own.
+REWRITE_FIX = "Fix: use another copy of the file, or write it again"
+
+
+def _read_tree(path: Path, what: str, fix: str = REWRITE_FIX) -> xr.DataTree:
     """The whole DataTree of a netCDF file, loaded and closed; unreadable -> CorruptFileError."""
     try:
         with xr.open_datatree(path, engine="h5netcdf") as lazy:
@@ -274,8 +278,7 @@ def _read_tree(path: Path, what: str) -> xr.DataTree:
     except Exception as exc:  # h5py, h5netcdf and xarray raise many kinds on a bad file
         raise CorruptFileError(
             f"{what} {str(path)!r} cannot be read as a netCDF file ({type(exc).__name__}): "
-            f"it is truncated, corrupted, or not a file sloth wrote. Fix: use another copy of "
-            f"the file, or write it again") from None
+            f"it is truncated, corrupted, or not a file sloth wrote. {fix}") from None
 
 
 def save_datatree(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
@@ -302,7 +305,7 @@ def save_datatree(tree: xr.DataTree, path: str | os.PathLike[str]) -> Path:
 
 
 def open_datatree(path: str | os.PathLike[str], *, require_checksum: bool = False,
-                  what: str = "file") -> xr.DataTree:
+                  what: str = "file", fix: str = REWRITE_FIX) -> xr.DataTree:
     """Read a netCDF file written by :func:`save_datatree`, verifying its data.
 
     Parameters
@@ -313,6 +316,8 @@ def open_datatree(path: str | os.PathLike[str], *, require_checksum: bool = Fals
         before checksums, is returned unverified).
     what : str
         How messages name the file, e.g. ``"posterior file"``.
+    fix : str
+        The fix the messages propose (default: another copy, or writing it again).
 
     Returns
     -------
@@ -329,7 +334,7 @@ def open_datatree(path: str | os.PathLike[str], *, require_checksum: bool = Fals
     source = Path(path).expanduser()
     if not source.is_file():
         raise FileNotFoundError(f"no {what} at {str(path)!r}. Fix: check the path")
-    tree = _read_tree(source, what)
+    tree = _read_tree(source, what, fix)
     expected = tree.attrs.get(CHECKSUM_ATTR)
     if expected is None:
         if require_checksum:

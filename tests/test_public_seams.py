@@ -29,12 +29,6 @@ LIBRARY_API = {
 ALLOWED = {
     # argparse has no public name for the action of ``store_true`` options
     ("sloth/cli/common.py", "_StoreTrueAction"),
-    # still to be made public by the work on their packages (sloth.checks, sloth.laws)
-    ("sloth/checks/diagnostics.py", "_Findings"),
-    ("sloth/checks/diagnostics.py", "_jsonable"),
-    ("sloth/laws/fit.py", "_padded_call"),
-    ("sloth/laws/forms.py", "_multistart"),
-    ("sloth/laws/mixture.py", "_loss_fn"),
 }
 
 

@@ -331,7 +331,7 @@ def read_posterior(path: str | os.PathLike) -> xr.DataTree:
     if not os.path.exists(name):
         raise FileNotFoundError(f"no posterior file at {name!r}: fit and save one first")
     # unreadable bytes, or data that differ from the file's checksum: CorruptFileError
-    tree = open_datatree(name, what="posterior file")
+    tree = open_datatree(name, what="posterior file", fix=_FIX)
     if "sloth_format" not in tree.attrs and "config" not in tree.attrs:
         raise _not_sloth(name, "it has no 'sloth_format' attribute")
     missing = [g for g in GROUPS if g not in tree.children]
