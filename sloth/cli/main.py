@@ -35,6 +35,7 @@ from sloth.exceptions import SlothError
 if TYPE_CHECKING:
     pass
 
+from sloth.cli.cache import add_cache_parser
 from sloth.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL_ERROR,
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_laws_parser(sub)
     add_skills_parser(sub)
     add_diagnose_parser(sub)
+    add_cache_parser(sub)
     return parser
 
 
