@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from numbers import Integral, Real
 from typing import Any, Literal, Self
 
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-import xarray as xr
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
-from sloth import __version__
 from sloth.checks.diagnostics import sampler_summary
 from sloth.checks.structure import check_structure
-from sloth.data.registry import BenchmarkRegistry, default_registry
-from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
+from sloth.data.registry import BenchmarkInfo, BenchmarkRegistry, default_registry
+from sloth.data.table import ScoreTable
 from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
 from sloth.inference.pipeline import SamplerSettings, fit_posterior
 from sloth.inference.programs import ProgramCache, model_kwargs
@@ -29,22 +29,30 @@ from sloth.model import (
     NOISE_MODELS,
     ModelStructure,
     default_priors,
-    link_mean,
-    link_slope,
-    observation_scale,
     skill_model,
 )
 from sloth.model.design import CovariateScaler, FitArrays, build_arrays
-from sloth.model.family_effects import conditional_effects, estimate_effect_scales
-from sloth.model.maths import compute_mean_score, compute_skills
+from sloth.posterior.api import QUANTILES, Posterior
 from sloth.posterior.datatree import LINK_VARIABLES, build_datatree, table_from_tree
-from sloth.posterior.fileformat import read_posterior, write_posterior
+from sloth.posterior.fileformat import (
+    model_config,
+    posterior_attrs,
+    read_posterior,
+    sampler_config,
+    write_posterior,
+)
 
-#: Posterior variables computed from the others, left out of saved files.
-DERIVED_VARIABLES = ("skills", "mean_score")
+#: Constructor keywords that define the model: the ``model_config`` block of a file.
+MODEL_KEYS = ("n_skills", "benchmarks", "extra_covariates", "link", "family_benchmark_effects",
+              "noise", "family_parametrization", "anchors", "priors", "registry")
 
-#: Quantiles reported by :meth:`SlothModel.predict`.
-QUANTILES = {"median": 0.5, "q05": 0.05, "q95": 0.95}
+#: Constructor keywords that drive the fit's computation: the ``sampler_config`` block.
+SAMPLER_KEYS = ("num_chains", "num_warmup", "num_samples", "target_accept", "dense_mass",
+                "max_tree_depth", "map_starts", "seed", "progress_bar")
+
+#: Constructor keywords holding a sequence of benchmark or covariate names (or ``None``).
+_NAME_LISTS = ("benchmarks", "extra_covariates", "anchors")
+
 
 
 class SlothModel:
@@ -107,7 +115,10 @@ class SlothModel:
     Attributes
     ----------
     idata_ : xarray.DataTree
-        The labelled posterior (see :func:`sloth.posterior.build_datatree`).
+        The labelled posterior (see :func:`sloth.posterior.datatree.build_datatree`).
+    posterior_ : Posterior
+        The public posterior API over :attr:`idata_` (draws, skills, mean scores,
+        predictive draws, tidy summaries; see :class:`sloth.posterior.Posterior`).
     table_ : ScoreTable
         The data the model was fitted to.
     anchors_ : list of str
@@ -164,47 +175,149 @@ class SlothModel:
         self.registry = registry
 
     # ------------------------------------------------------------------ configuration
-    def get_config(self) -> dict[str, Any]:
-        """The constructor options (JSON-serializable, without the registry)."""
-        return {
-            "n_skills": self.n_skills,
-            "benchmarks": None if self.benchmarks is None else list(self.benchmarks),
-            "extra_covariates": list(self.extra_covariates),
-            "link": self.link,
-            "family_benchmark_effects": self.family_benchmark_effects,
-            "noise": self.noise,
-            "family_parametrization": self.family_parametrization,
-            "anchors": None if self.anchors is None else list(self.anchors),
-            "priors": default_priors(self.priors),
-            "num_chains": self.num_chains,
-            "num_warmup": self.num_warmup,
-            "num_samples": self.num_samples,
-            "target_accept": self.target_accept,
-            "dense_mass": self.dense_mass,
-            "max_tree_depth": self.max_tree_depth,
-            "map_starts": self.map_starts,
-            "seed": self.seed,
-        }
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's keywords, read from its signature (as scikit-learn does)."""
+        names = []
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ may not take *args or **kwargs")
+            if p.name != "self":
+                names.append(p.name)
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        """Every constructor keyword and its current value (the objects themselves).
+
+        ``type(model)(**model.get_params())`` is an unfitted copy of ``model``.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change constructor keywords (effective at the next :meth:`fit`).
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a constructor keyword.
+        """
+        allowed = self._param_names()
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}; allowed: {allowed}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def get_config(self) -> dict[str, dict[str, Any]]:
+        """Every constructor keyword as JSON, in two blocks: model and sampler settings.
+
+        Returns
+        -------
+        dict
+            ``{"model_config": {...}, "sampler_config": {...}}``, the keywords of
+            :data:`MODEL_KEYS` and of :data:`SAMPLER_KEYS` (together, the constructor's
+            signature). Sequences become lists, ``priors`` the full prior scales
+            (:func:`sloth.model.default_priors`), ``registry`` the list of its entries
+            (``name``, ``floor``, ``n_items``, ``description``) or ``None`` for the default
+            registry. :meth:`from_config` is the inverse; a saved file holds the two blocks
+            as its ``model_config`` and ``sampler_config`` attributes.
+        """
+        config: dict[str, dict[str, Any]] = {"model_config": {}, "sampler_config": {}}
+        for name, value in self.get_params().items():
+            if name in MODEL_KEYS:
+                config["model_config"][name] = _encode(name, value)
+            elif name in SAMPLER_KEYS:
+                config["sampler_config"][name] = _encode(name, value)
+            else:
+                raise TypeError(
+                    f"constructor keyword {name!r} is in neither MODEL_KEYS nor SAMPLER_KEYS: "
+                    "add it to one of them (and a file-format migration for older files)"
+                )
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Mapping[str, Any]]) -> Self:
+        """An unfitted model from the output of :meth:`get_config` (e.g. read from a file).
+
+        Raises
+        ------
+        DataValidationError
+            If a block lacks a constructor keyword, has an unknown one, or holds a value
+            that cannot be decoded.
+        """
+        params: dict[str, Any] = {}
+        for block, keys in (("model_config", MODEL_KEYS), ("sampler_config", SAMPLER_KEYS)):
+            values = dict(config.get(block) or {})
+            missing = [k for k in keys if k not in values]
+            unknown = sorted(set(values) - set(keys))
+            if missing or unknown:
+                raise DataValidationError(
+                    f"{block} lacks {missing} and has unknown keys {unknown}: it must hold "
+                    f"exactly {list(keys)} (as written by SlothModel.get_config)"
+                )
+            params.update({k: _decode(k, v) for k, v in values.items()})
+        return cls(**params)
+
+    def _validate_params(self) -> None:
+        """Check each constructor keyword on its own (no data needed).
+
+        Raises
+        ------
+        ValueError
+            Naming the keyword, its value and the allowed values.
+        """
+        if (isinstance(self.n_skills, bool) or not isinstance(self.n_skills, Integral)
+                or not 1 <= self.n_skills <= 4):
+            raise ValueError(f"n_skills={self.n_skills!r}: allowed values are 1, 2, 3 or 4")
+        for name, allowed in (("link", list(LINKS)), ("noise", list(NOISE_MODELS)),
+                              ("family_parametrization", ["centered", "non_centered"])):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {allowed}")
+        for name in ("num_chains", "num_warmup", "num_samples", "map_starts",
+                     "max_tree_depth", "seed"):
+            value = getattr(self, name)
+            least = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
+                kind = "non-negative" if name == "seed" else "positive"
+                raise ValueError(f"{name}={value!r} must be a {kind} integer")
+        if (isinstance(self.target_accept, bool) or not isinstance(self.target_accept, Real)
+                or not 0.5 <= self.target_accept < 1):
+            raise ValueError(
+                f"target_accept={self.target_accept!r} must be a number in [0.5, 1)"
+            )
+        for name in ("family_benchmark_effects", "dense_mass", "progress_bar"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r}: allowed values are True and False"
+                )
+        for name in _NAME_LISTS:
+            value = getattr(self, name)
+            if value is None and name != "extra_covariates":
+                continue
+            if (isinstance(value, str) or not isinstance(value, Sequence)
+                    or not all(isinstance(v, str) for v in value)):
+                raise ValueError(
+                    f"{name}={value!r} must be a list of names, e.g. {name}=['MMLU']"
+                    if name != "extra_covariates" else
+                    f"extra_covariates={value!r} must be a list of column names, e.g. "
+                    "extra_covariates=['instruct'] (or [] for none)"
+                )
+        if self.priors is not None and not isinstance(self.priors, Mapping):
+            raise ValueError(
+                f"priors={self.priors!r} must be a mapping of prior name to scale, e.g. "
+                "priors={'loading_scale': 1.0}"
+            )
+        default_priors(self.priors)  # unknown names raise, listing the allowed ones
+        if self.registry is not None and not isinstance(self.registry, BenchmarkRegistry):
+            raise ValueError(
+                f"registry={self.registry!r} must be a sloth.data.BenchmarkRegistry or None "
+                "(the default registry)"
+            )
 
     def _validate_config(self, table: ScoreTable) -> None:
-        if not isinstance(self.n_skills, int | np.integer) or not 1 <= self.n_skills <= 4:
-            raise ValueError(f"n_skills={self.n_skills!r}: allowed values are 1, 2, 3 or 4")
-        if self.family_parametrization not in ("centered", "non_centered"):
-            raise ValueError(
-                f"family_parametrization={self.family_parametrization!r}: allowed values are "
-                "'centered' and 'non_centered'"
-            )
-        if self.noise not in NOISE_MODELS:
-            raise ValueError(f"noise={self.noise!r}: allowed values are {list(NOISE_MODELS)}")
-        if self.link not in LINKS:
-            raise ValueError(f"link={self.link!r}: allowed values are {list(LINKS)}")
-        for name, value in (("num_chains", self.num_chains), ("num_warmup", self.num_warmup),
-                            ("num_samples", self.num_samples), ("map_starts", self.map_starts),
-                            ("max_tree_depth", self.max_tree_depth)):
-            if int(value) < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if not 0.5 <= self.target_accept < 1:
-            raise ValueError(f"target_accept={self.target_accept!r} must be in [0.5, 1)")
+        """Check the constructor keywords, alone and against the data to fit."""
+        self._validate_params()
         if table.n_benchmarks <= self.n_skills:
             raise IdentifiabilityError(
                 f"{table.n_benchmarks} benchmarks cannot identify {self.n_skills} skills: "
@@ -215,11 +328,6 @@ class SlothModel:
             raise DataValidationError(
                 f"extra_covariates {missing} are not columns of the data (it has "
                 f"{sorted(table.extra_covariates)}): add them or drop them from extra_covariates"
-            )
-        if not isinstance(self.family_benchmark_effects, bool | np.bool_):
-            raise ValueError(
-                f"family_benchmark_effects={self.family_benchmark_effects!r}: allowed values are "
-                "True and False"
             )
         if self.anchors is not None:
             if len(self.anchors) != self.n_skills:
@@ -289,6 +397,7 @@ class SlothModel:
         -------
         self
         """
+        self._validate_params()
         table = self._prepare(data)
         self._validate_config(table)
         check_structure(
@@ -323,16 +432,11 @@ class SlothModel:
         map_seconds, sampling_seconds = fitted.timings["map"], fitted.timings["sampling"]
         anchor_names = [table.benchmarks[a] for a in fitted.anchors]
         loglik = self._pointwise_log_likelihood(arrays, structure, fitted.samples)
-        attrs = {
-            "sloth_version": __version__,
-            "config": json.dumps(self.get_config()),
-            "scaler": json.dumps(scaler.to_attrs()),
-            "anchors": json.dumps(anchor_names),
-            "skipped": json.dumps(table.skipped.to_dict(orient="records")),
-            "chain_method": fitted.chain_method,
-            "map_seconds": f"{map_seconds:.3f}",
-            "sampling_seconds": f"{sampling_seconds:.3f}",
-        }
+        attrs = posterior_attrs(
+            **self.get_config(), scaler=scaler.to_attrs(), anchors=anchor_names,
+            skipped=table.skipped.to_dict(orient="records"), chain_method=fitted.chain_method,
+            map_seconds=map_seconds, sampling_seconds=sampling_seconds,
+        )
         self.idata_ = build_datatree(
             fitted.samples, fitted.sample_stats, loglik, table, arrays, scaler.names,
             attrs,
@@ -403,12 +507,31 @@ class SlothModel:
             "loadings": {b: loading.loc[b].round(4).to_dict() for b in loading.index},
         }
 
+    @property
+    def posterior_(self) -> Posterior:
+        """The public posterior API of the fit (:class:`sloth.posterior.Posterior`): draws,
+        skills, mean scores, predictive draws and tidy summaries, as arrays over draws.
+
+        Built on each access from :attr:`idata_` and the current family-by-benchmark
+        effects (``family_benchmark_scale_`` when ``family_benchmark_effects``, else none).
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted.
+        """
+        self._check_fitted()
+        scale = self.family_benchmark_scale_ if self.family_benchmark_effects else None
+        return Posterior(self.idata_, family_benchmark_scale=scale)
+
     def predict(
         self,
         data: pd.DataFrame | ScoreTable,
         *,
         kind: Literal["score", "mean"] = "score",
         seed: int | None = None,
+        params_unit: float = 1.0,
+        tokens_unit: float = 1.0,
     ) -> pd.DataFrame:
         """Posterior predictions for models of families in the fit.
 
@@ -422,207 +545,80 @@ class SlothModel:
             [0, 1]); ``"mean"``: posterior of the mean score.
         seed : int, optional
             Seed of the predictive noise (default: the model's seed).
+        params_unit, tokens_unit : float, default 1.0
+            What one unit of the params and tokens columns counts (e.g. ``1e9`` for sizes
+            in billions); the counts are checked against the fit's models either way.
 
         Returns
         -------
         DataFrame
             One row per model and benchmark: ``model, family, benchmark, mean, median, q05,
             q95``.
+
+        See Also
+        --------
+        Posterior.predict_draws : the draws (S, n, J) behind this summary.
         """
-        self._check_fitted()
+        posterior = self.posterior_
         if kind not in ("score", "mean"):
             raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
-        frame = data.to_frame() if isinstance(data, ScoreTable) else pd.DataFrame(data)
-        self._check_prediction_frame(frame, "predict's data")
-        unknown = sorted(set(frame[FAMILY]) - set(self.families_))
-        if unknown:
-            raise DataValidationError(
-                f"families {unknown} were not in the fit; predict covers fitted families "
-                "only (forecast new families with the forecasting API)"
-            )
-        draws = self._predict_draws(frame, kind, self.seed if seed is None else seed)
-        return self._tidy(frame, draws)
-
-    def _check_prediction_frame(self, frame: pd.DataFrame, name: str) -> None:
-        """Raise unless ``frame`` has the columns a prediction needs, with positive counts."""
-        needed = (MODEL, FAMILY, PARAMS, TOKENS, *self.scaler_.names[3:])
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise DataValidationError(
-                f"{name} lacks columns {missing}; it needs {list(needed)} (absolute counts "
-                f"for params and tokens); it has {list(frame.columns)}"
-            )
-        for column in (PARAMS, TOKENS):
-            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-            if not np.all(np.isfinite(values) & (values > 0)):
-                bad = frame.loc[~(np.isfinite(values) & (values > 0)), MODEL].tolist()
-                raise DataValidationError(
-                    f"column {column!r} of {name} must hold positive counts; rows {bad[:10]} "
-                    "do not"
-                )
-
-    def _standardized(self, frame: pd.DataFrame) -> np.ndarray:
-        """Standardized covariates of the models in ``frame``, shape (n, P)."""
-        if not len(frame):
-            return np.zeros((0, len(self.scaler_.names)))
-        extra = {k: frame[k].to_numpy(dtype=float) for k in self.scaler_.names[3:]}
-        return self.scaler_.transform(
-            frame[PARAMS].to_numpy(dtype=float), frame[TOKENS].to_numpy(dtype=float), extra
-        )
-
-    def _draws(self, names: Sequence[str]) -> dict[str, np.ndarray]:
-        """Posterior draws of ``names`` with chains and draws stacked, each (S, ...)."""
-        post = self.idata_["posterior"]
-        return {k: post[k].to_numpy().reshape(-1, *post[k].shape[2:])
-                for k in names if k in post}
-
-    def _predict_draws(self, frame: pd.DataFrame, kind: str, seed: int) -> np.ndarray:
-        x = self._standardized(frame)
-        fam_index = np.array([self.families_.index(f) for f in frame[FAMILY]])
-        stacked = self._draws(("family_efficiency", "skill_slope"))
-        skills = compute_skills(stacked["family_efficiency"], stacked["skill_slope"], x,
-                                fam_index)
-        rng = np.random.default_rng(seed)
-        if self.family_benchmark_effects:
-            # each family's benchmark effects, conditioned on its models in the fit
-            fitted = self.idata_["posterior"]["skills"].to_numpy()
-            fitted = fitted.reshape(-1, *fitted.shape[2:])
-            mean = np.empty((skills.shape[0], len(frame), len(self.benchmarks_)))
-            for f in np.unique(fam_index):
-                rows = fam_index == f
-                own = self.table_.family_index == f
-                effects = self._family_effects(fitted[:, own], self.table_.scores[own], rng)
-                mean[:, rows] = self._mean_score(skills[:, rows], effects)
-        else:
-            mean = self._mean_score(skills)
-        if kind == "mean":
-            return mean
-        return self._predictive(mean, rng)
-
-    def _mean_score(self, skills: np.ndarray, effects: np.ndarray | None = None) -> np.ndarray:
-        """Mean scores (S, n, J) from skill draws shaped (S, n, d), with this fit's link, and
-        a family's benchmark effects (S, J) added to the linear predictor when given."""
-        p = self._draws(("loading", "intercept", *LINK_VARIABLES))
-        floors = self.idata_["constant_data"]["floors"].to_numpy()
-        return compute_mean_score(
-            skills, p["loading"], p["intercept"], floors, p.get("link_shape"),
-            p.get("link_ceiling"), offset=effects,
-        )
-
-    def _family_effects(
-        self, skills: np.ndarray, scores: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray | None:
-        """Draws (S, J) of one family's benchmark effects given the skills (S, k, d) and the
-        scores (k, J; ``nan`` where missing) of its observed models (``k`` may be 0: the
-        population); ``None`` for a fit without family-by-benchmark effects."""
-        if not self.family_benchmark_effects:
-            return None
-        p = self._draws(("loading", "intercept", "noise_df"))
-        eta = np.einsum("skd,sjd->skj", skills, p["loading"]) + p["intercept"][:, None, :]
-        mean, var, slope = self._cell_moments(eta)
-        resid = np.asarray(scores, dtype=float)[None] - mean
-        return conditional_effects(resid, var, slope, self.family_benchmark_scale_,
-                                   p.get("noise_df"), rng)
-
-    def _cell_moments(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mean, noise variance and link slope per draw for linear predictors (S, n, J)."""
-        p = self._draws(("noise_scale", *LINK_VARIABLES))
-        const = self.idata_["constant_data"]
-        floors = const["floors"].to_numpy()
-        link = [None if p.get(k) is None else p[k][:, None, :] for k in LINK_VARIABLES]
-        mean = link_mean(eta, floors, *link)
-        scale = observation_scale(mean, p["noise_scale"][:, None, :],
-                                  const["inv_items"].to_numpy())
-        return mean, scale**2, link_slope(eta, floors, *link)
+        frame = data.to_frame() if isinstance(data, ScoreTable) else data
+        frame = posterior.validate_frame(frame, "predict's data", params_unit=params_unit,
+                                         tokens_unit=tokens_unit)
+        draws = posterior.predict_draws(frame, kind=kind,
+                                        seed=self.seed if seed is None else seed)
+        return posterior.tidy(frame, draws)
 
     def _estimate_family_benchmark_scale(self, arrays: FitArrays) -> np.ndarray:
         """Empirical-Bayes ``tau_j`` (J,) from the fit's residuals at posterior means."""
-        p = self._draws(("loading", "intercept"))
-        skills = self.idata_["posterior"]["skills"].to_numpy()
-        skills = skills.reshape(-1, *skills.shape[2:])
-        eta = np.einsum("snd,sjd->snj", skills, p["loading"]) + p["intercept"][:, None, :]
-        mean, var, slope = (m.mean(axis=0) for m in self._cell_moments(eta))
-        rows, cols = arrays.obs_model, arrays.obs_benchmark
-        resid = np.asarray(arrays.scores, dtype=float) - mean[rows, cols]
-        return estimate_effect_scales(
-            resid, var[rows, cols], slope[rows, cols], arrays.family_index[rows], cols,
-            len(self.families_), len(self.benchmarks_),
-            prior_scale=default_priors(self.priors)["family_benchmark_scale"],
-        )
-
-    def _predictive(self, mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Posterior predictive scores from mean-score draws shaped (S, n, J): misfit and
-        binomial noise added per draw, clipped to [0, 1]."""
-        draws = self._draws(("noise_scale", "noise_df"))
-        inv_items = self.idata_["constant_data"]["inv_items"].to_numpy()
-        scale = observation_scale(mean, draws["noise_scale"][:, None, :], inv_items)
-        if "noise_df" in draws:
-            df = draws["noise_df"][:, None, None]
-            noise = rng.standard_t(np.broadcast_to(df, mean.shape))
-        else:
-            noise = rng.standard_normal(mean.shape)
-        return np.clip(mean + scale * noise, 0.0, 1.0)
-
-    def _tidy(self, frame: pd.DataFrame, draws: np.ndarray) -> pd.DataFrame:
-        """Tidy table of draws shaped (S, n, J)."""
-        n, J = draws.shape[1:]
-        out = pd.DataFrame(
-            {
-                MODEL: np.repeat(frame[MODEL].to_numpy(), J),
-                FAMILY: np.repeat(frame[FAMILY].to_numpy(), J),
-                "benchmark": np.tile(self.benchmarks_, n),
-                "mean": draws.mean(axis=0).reshape(-1),
-            }
-        )
-        for name, q in QUANTILES.items():
-            out[name] = np.quantile(draws, q, axis=0).reshape(-1)
-        return out
+        return Posterior(self.idata_).estimate_family_benchmark_scale(
+            arrays, prior_scale=default_priors(self.priors)["family_benchmark_scale"])
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
         """Write the posterior and configuration to a netCDF file (no pickle).
 
-        The derived variables ``skills`` and ``mean_score`` are left out (they are most of
-        the size) and recomputed exactly by :meth:`load`.
+        The file format is described in :mod:`sloth.posterior.fileformat`. The derived
+        variables ``skills`` and ``mean_score`` are left out (they are most of the size) and
+        recomputed exactly by :meth:`load`.
         """
         self._check_fitted()
-        tree = self.idata_.copy()
-        tree["posterior"] = xr.DataTree(
-            tree["posterior"].to_dataset().drop_vars(list(DERIVED_VARIABLES))
-        )
-        write_posterior(tree, path)
+        write_posterior(self.idata_, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> SlothModel:
-        """Rebuild a fitted model from a file written by :meth:`save`."""
+    def load(cls, path: str | os.PathLike) -> Self:
+        """Rebuild a fitted model from a file written by :meth:`save`.
+
+        Every constructor keyword is restored as saved (change one with :meth:`set_params`,
+        e.g. ``progress_bar=False``); files of older format versions are migrated (see
+        :func:`sloth.posterior.fileformat.migrate`).
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        DataValidationError
+            The file is not a sloth posterior, is damaged, or was written by a newer sloth.
+        """
         tree = read_posterior(path)
-        config = json.loads(tree.attrs["config"])
-        config.setdefault("family_benchmark_effects", False)  # files before the option
-        model = cls(**config, progress_bar=False)
+        try:
+            model = cls.from_config({"model_config": model_config(tree),
+                                     "sampler_config": sampler_config(tree)})
+            model._validate_params()
+        except ValueError as exc:
+            raise DataValidationError(
+                f"{os.fspath(path)!r} holds settings this sloth cannot use: {exc}"
+            ) from None
         table = table_from_tree(tree)
         scaler = CovariateScaler.from_attrs(json.loads(tree.attrs["scaler"]))
         anchors = json.loads(tree.attrs["anchors"])
         structure = ModelStructure(
             n_families=len(table.families), n_benchmarks=table.n_benchmarks,
-            n_covariates=len(scaler.names), n_skills=config["n_skills"],
-            anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=config["noise"],
-            priors=config["priors"], centered=config["family_parametrization"] == "centered",
-            link=config.get("link", "logistic"),
+            n_covariates=len(scaler.names), n_skills=model.n_skills,
+            anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=model.noise,
+            priors=default_priors(model.priors),
+            centered=model.family_parametrization == "centered", link=model.link,
         )
-        post = tree["posterior"].to_dataset()
-        const = tree["constant_data"]
-        skills = compute_skills(
-            post["family_efficiency"].to_numpy(), post["skill_slope"].to_numpy(),
-            const["covariates"].to_numpy(), table.family_index,
-        )
-        link = {k: post[k].to_numpy() for k in LINK_VARIABLES if k in post}
-        mean = compute_mean_score(
-            skills, post["loading"].to_numpy(), post["intercept"].to_numpy(),
-            const["floors"].to_numpy(), link.get("link_shape"), link.get("link_ceiling"),
-        )
-        post["skills"] = (("chain", "draw", "model", "skill"), skills)
-        post["mean_score"] = (("chain", "draw", "model", "benchmark"), mean)
-        tree["posterior"] = xr.DataTree(post)
         model.idata_ = tree
         model._set_fitted(table, scaler, anchors, structure)
         if "family_benchmark_scale" in tree.attrs:
@@ -634,5 +630,33 @@ class SlothModel:
         return model
 
 
-__all__ = ["SlothModel"]
+def _encode(name: str, value: Any) -> Any:
+    """The JSON form of constructor keyword ``name``'s value (see ``get_config``)."""
+    if name == "priors":
+        return default_priors(value)
+    if name == "registry":
+        if value is None:
+            return None
+        return [asdict(value.get(b)) for b in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if name in _NAME_LISTS:
+        return None if value is None else [str(v) for v in value]
+    return value
+
+
+def _decode(name: str, value: Any) -> Any:
+    """The constructor value of keyword ``name`` from its JSON form (see ``from_config``)."""
+    if name == "registry" and value is not None:
+        try:
+            return BenchmarkRegistry([BenchmarkInfo(**entry) for entry in value])
+        except (TypeError, ValueError) as exc:
+            raise DataValidationError(
+                f"registry of model_config is not a list of benchmark entries (name, floor, "
+                f"n_items, description): {exc}"
+            ) from None
+    return value
+
+
+__all__ = ["MODEL_KEYS", "QUANTILES", "SAMPLER_KEYS", "SlothModel"]
 

@@ -13,25 +13,29 @@ vectorized over draws with JAX, so no refit is needed and forecasts take seconds
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS
+from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
+from sloth.data.validation import check_observed_families
 from sloth.estimator import SlothModel
 from sloth.exceptions import DataValidationError
-from sloth.model import link_mean, observation_scale, score_distribution
-from sloth.posterior.datatree import LINK_VARIABLES
+from sloth.model import maths
 
 
 def _stacked(model: SlothModel) -> dict[str, np.ndarray]:
-    p = model._draws(
+    """The draws (S, ...) the conditional needs, the link's parameters filled with ones
+    (``k = h = 1``) for the logistic link so that every draw has them."""
+    p = model.posterior_.draws(
         ("skill_slope", "loading", "intercept", "noise_scale", "family_scale", "family_corr",
-         "noise_df", *LINK_VARIABLES)
+         "noise_df", *maths.LINK_VARIABLES)
     )
-    for name in LINK_VARIABLES:  # the logistic link: k = h = 1
+    for name in maths.LINK_VARIABLES:  # the logistic link: k = h = 1
         p.setdefault(name, np.ones_like(p["intercept"]))
     bad = sorted(k for k, v in p.items() if not np.isfinite(np.asarray(v, dtype=float)).all())
     if bad:
@@ -62,15 +66,20 @@ def _log_conditional(
     shape: jnp.ndarray, ceiling: jnp.ndarray, rows: jnp.ndarray, cols: jnp.ndarray,
     y: jnp.ndarray, floors: jnp.ndarray, inv_items: jnp.ndarray,
 ) -> jnp.ndarray:
-    """Log density (up to a constant) of one family's efficiency given one draw, scalar."""
+    """Log density (up to a constant) of one family's efficiency given one draw, scalar.
+
+    ``alpha`` (d,) is the efficiency, ``chol`` (d, d) the Cholesky factor of the population
+    covariance, ``base`` (k, d) the observed models' skills less their efficiency; the ``m``
+    observed scores ``y`` sit in cells ``(rows, cols)``. ``df`` is the posterior's degrees of
+    freedom of the noise (``None``: normal noise); the rest are one draw's parameters (J,).
+    """
     z = jax.scipy.linalg.solve_triangular(chol, alpha, lower=True)
     log_prior = -0.5 * jnp.sum(z**2)
-    skills = alpha + base[rows]  # (m, d)
-    eta = jnp.sum(skills * loading[cols], axis=-1) + intercept[cols]
-    mean = link_mean(eta, floors[cols], shape[cols], ceiling[cols])
-    scale = observation_scale(mean, noise_scale[cols], inv_items[cols])
+    eta = maths.cell_predictor(alpha + base, loading, intercept, rows, cols)
+    mean = maths.link_mean(eta, floors[cols], shape[cols], ceiling[cols])
+    scale = maths.observation_scale(mean, noise_scale[cols], inv_items[cols])
     noise_df = None if df is None else df - 1.0  # the model's site is df - 1
-    return log_prior + jnp.sum(score_distribution(mean, scale, noise_df).log_prob(y))
+    return log_prior + jnp.sum(maths.score_distribution(mean, scale, noise_df).log_prob(y))
 
 
 def condition_efficiency(
@@ -111,11 +120,12 @@ def condition_efficiency(
     if len(rows) == 0:
         z = rng.standard_normal((S, d))
         return np.einsum("sij,sj->si", chol, z), np.ones(S)
-    const = model.idata_["constant_data"]
-    floors = jnp.asarray(const["floors"].to_numpy())
-    inv_items = jnp.asarray(const["inv_items"].to_numpy())
+    posterior = model.posterior_
+    floors = jnp.asarray(posterior.floors)
+    inv_items = jnp.asarray(posterior.inv_items)
     y = jnp.asarray(scores[rows, cols])
-    base = np.einsum("kp,spd->skd", covariates, p["skill_slope"])  # (S, k, d)
+    # the observed models' skills less the efficiency, (S, k, d)
+    base = posterior.skills(covariates, efficiency=np.zeros((S, d)))
     df = p.get("noise_df")
 
     def logp(alpha, chol_s, base_s, loading_s, intercept_s, noise_s, df_s, shape_s, ceil_s):
@@ -215,41 +225,37 @@ def forecast_draws(
     ``S`` is chains x draws, ``n`` the rows of ``new_models`` (in order), ``J`` the fit's
     benchmarks. Parameters as in :func:`forecast`.
     """
-    model._check_fitted()
+    posterior = model.posterior_
     if kind not in ("score", "mean"):
         raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
-    model._check_prediction_frame(new_models, "new_models")
-    known = sorted(set(new_models[FAMILY]) & set(model.families_))
+    new_models = posterior.validate_frame(new_models, "new_models")
+    known = sorted(set(new_models[FAMILY]) & set(posterior.families))
     if known:
         raise DataValidationError(
             f"families {known} were in the fit: use SlothModel.predict for them"
         )
     if observed is not None:
-        model._check_prediction_frame(observed, "observed")
-    p = _stacked(model)
+        observed = posterior.validate_frame(observed, "observed", require_scores=True)
+        check_observed_families(observed, new_models)
+    _stacked(model)  # names non-finite draws before anything is computed
     rng = np.random.default_rng(seed)
     new_models = new_models.reset_index(drop=True)
-    S = p["skill_slope"].shape[0]
-    out = np.empty((S, len(new_models), len(model.benchmarks_)))
+    out = np.empty((posterior.n_draws, len(new_models), len(posterior.benchmarks)))
     for family in dict.fromkeys(new_models[FAMILY]):
         index = np.nonzero((new_models[FAMILY] == family).to_numpy())[0]
         rows = new_models.iloc[index]
         obs = (observed[observed[FAMILY] == family] if observed is not None
                else new_models.iloc[:0])
-        obs_x = model._standardized(obs)
-        obs_scores = np.column_stack(
-            [pd.to_numeric(obs[b], errors="coerce").to_numpy(dtype=float)
-             if b in obs.columns else np.full(len(obs), np.nan) for b in model.benchmarks_]
-        ) if len(obs) else np.zeros((0, len(model.benchmarks_)))
+        obs_x = posterior.standardize(obs)
+        obs_scores = posterior.scores_of(obs)
         alpha, _ = condition_efficiency(
             model, obs_x, obs_scores, seed=int(rng.integers(2**31))
         )
-        x = model._standardized(rows)
-        skills = alpha[:, None, :] + np.einsum("np,spd->snd", x, p["skill_slope"])
-        obs_skills = alpha[:, None, :] + np.einsum("kp,spd->skd", obs_x, p["skill_slope"])
-        effects = model._family_effects(obs_skills, obs_scores, rng)
-        mean = model._mean_score(skills, effects)
-        out[:, index, :] = model._predictive(mean, rng) if kind == "score" else mean
+        skills = posterior.skills(posterior.standardize(rows), efficiency=alpha)
+        obs_skills = posterior.skills(obs_x, efficiency=alpha)
+        effects = posterior.family_effects(obs_skills, obs_scores, rng)
+        mean = posterior.mean_scores(skills, effects)
+        out[:, index, :] = posterior.predictive_draws(mean, rng) if kind == "score" else mean
     return out
 
 
@@ -268,18 +274,10 @@ def refit_with(model: SlothModel, observed: pd.DataFrame) -> SlothModel:
     SlothModel
         A new fitted model whose families include those of ``observed``.
     """
-    from dataclasses import replace
-
-    from sloth.data.table import ScoreTable
-
-    model._check_fitted()
-    model._check_prediction_frame(observed, "observed")
+    posterior = model.posterior_
+    observed = posterior.validate_frame(observed, "observed", require_scores=True)
     table = model.table_
-    scores = np.column_stack(
-        [pd.to_numeric(observed[b], errors="coerce").to_numpy(dtype=float)
-         if b in observed.columns else np.full(len(observed), np.nan)
-         for b in table.benchmarks]
-    )
+    scores = posterior.scores_of(observed)
     if np.isnan(scores).all():
         raise DataValidationError(
             "observed has no score in the fit's benchmarks "
@@ -295,10 +293,7 @@ def refit_with(model: SlothModel, observed: pd.DataFrame) -> SlothModel:
         benchmarks=table.benchmarks, floors=table.floors,
         scores=np.vstack([table.scores, scores]), extra_covariates=extra,
     )
-    config = model.get_config()
-    config.pop("priors")
-    refit = type(model)(**config, priors=model.priors, progress_bar=model.progress_bar,
-                        registry=model.registry)
+    refit = type(model)(**model.get_params())
     return refit.fit(replace(combined, skipped=table.skipped))
 
 
@@ -348,17 +343,16 @@ def forecast(
     if method == "refit" and observed is not None and len(observed):
         refit = refit_with(model, observed)
         seen = new_models[FAMILY].isin(set(observed[FAMILY])).to_numpy()
-        J = len(model.benchmarks_)
-        draws = np.empty((refit._draws(("intercept",))["intercept"].shape[0],
-                          len(new_models), J))
+        posterior = refit.posterior_
+        draws = np.empty((posterior.n_draws, len(new_models), len(posterior.benchmarks)))
         if seen.any():
-            draws[:, seen] = refit._predict_draws(new_models[seen], kind, seed)
+            draws[:, seen] = posterior.predict_draws(new_models[seen], kind=kind, seed=seed)
         if (~seen).any():
             draws[:, ~seen] = forecast_draws(refit, new_models[~seen], None, kind=kind,
                                              seed=seed)
-        return refit._tidy(new_models, draws)
+        return posterior.tidy(new_models, draws)
     draws = forecast_draws(model, new_models, observed, kind=kind, seed=seed)
-    return model._tidy(new_models, draws)
+    return model.posterior_.tidy(new_models, draws)
 
 
 def forecast_datatree(

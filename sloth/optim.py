@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BatchedResult", "batched_lbfgs"]
+__all__ = ["BatchedResult", "Objective", "batched_lbfgs", "padded_call"]
 
 #: ``fg(x (k, P), rows (k,)) -> (f (k,), g (k, P))``: objective and gradient of the problems
 #: ``rows`` at the points ``x``.
@@ -50,7 +50,29 @@ def _bucket(k: int, min_batch: int = 8) -> int:
     return max(min_batch, 1 << (int(k) - 1).bit_length())
 
 
-def _padded_call(fg: Objective, x: np.ndarray, rows: np.ndarray, min_batch: int = 8):
+def padded_call(fg: Objective, x: np.ndarray, rows: np.ndarray, min_batch: int = 8
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``fg(x, rows)`` on a batch padded to a power of two (at least ``min_batch``).
+
+    The padding repeats the first row, so that a jitted ``fg`` sees a handful of batch
+    sizes only; the padded rows are dropped from the result.
+
+    Parameters
+    ----------
+    fg : Objective
+        ``fg(x (k, P), rows (k,)) -> (f (k,), g (k, P))``.
+    x : ndarray, shape (k, P)
+        Points.
+    rows : ndarray of int, shape (k,)
+        Problems the points belong to.
+    min_batch : int
+        Smallest padded batch size.
+
+    Returns
+    -------
+    f : ndarray, shape (k,)
+    g : ndarray, shape (k, P)
+    """
     k = len(rows)
     size = _bucket(k, min_batch)
     if size > k:
@@ -100,7 +122,7 @@ def batched_lbfgs(fg: Objective, x0: np.ndarray, lower: np.ndarray | None = None
     hi = np.full(n_par, np.inf) if upper is None else np.asarray(upper, dtype=float)
     x = np.clip(x, lo, hi)
     all_rows = np.arange(n_prob)
-    f, g = _padded_call(fg, x, all_rows, min_batch)
+    f, g = padded_call(fg, x, all_rows, min_batch)
     n_evals = 1
     finite = np.isfinite(f) & np.isfinite(g).all(axis=1)
     f = np.where(finite, f, np.inf)
@@ -153,7 +175,7 @@ def batched_lbfgs(fg: Objective, x0: np.ndarray, lower: np.ndarray | None = None
         for _ls in range(max_backtracks):
             todo = np.flatnonzero(~accepted)
             trial = np.clip(xa[todo] + t[todo, None] * d[todo], lo, hi)
-            ft, gt = _padded_call(fg, trial, idx[todo], min_batch)
+            ft, gt = padded_call(fg, trial, idx[todo], min_batch)
             n_evals += 1
             ok = (np.isfinite(ft) & np.isfinite(gt).all(axis=1)
                   & (ft <= fa[todo] + 1e-4 * _dot(ga[todo], trial - xa[todo])))

@@ -133,7 +133,7 @@ def plot_skill_levels(
     """
     import matplotlib.pyplot as plt
 
-    k = analysis._skill_index(skill)
+    k = analysis.skill_index(skill)
     params, tokens, levels = analysis.level_grid(params_range, tokens_range, n=n,
                                                  family=family, extra=extra)
     ax = _axes(ax, (6.5, 4.8))

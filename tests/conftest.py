@@ -5,6 +5,8 @@
   that need the reference data thus find it without a download, also in notebook kernels.
   ``tests/data/conftest.py`` unsets it for the data-loading tests, which manage it
   themselves.
+- ``write_version_1`` (fixture): writes a posterior as sloth did before file-format versions,
+  for the tests of the migration.
 - Matplotlib draws with the non-interactive Agg backend (set in this process only, so
   notebook kernels started by the tests keep their own inline backend).
 - :func:`sloth.configure` runs once, before any test computes with JAX, as the command line
@@ -15,8 +17,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -39,3 +44,26 @@ from sloth.config import configure, default_host_devices  # noqa: E402
 
 configure(host_devices=default_host_devices(),
           compilation_cache=os.environ.get("SLOTH_JAX_CACHE", "1") != "0")
+
+def _write_version_1(tree, path, *, drop=()):
+    """Write ``tree`` (a fit's posterior) as sloth wrote posteriors before format versions:
+    no ``sloth_format``/``format_version``, one ``config`` attribute holding the constructor
+    options of that time (no ``registry`` nor ``progress_bar``; ``drop`` removes more, e.g.
+    ``family_benchmark_effects`` for files before that option), derived variables left out."""
+    from sloth.posterior.datatree import without_derived
+
+    old = without_derived(tree)
+    attrs = dict(old.attrs)
+    config = {**json.loads(attrs.pop("model_config")), **json.loads(attrs.pop("sampler_config"))}
+    for key in ("registry", "progress_bar", *drop):
+        del config[key]
+    del attrs["sloth_format"], attrs["format_version"]
+    attrs["config"] = json.dumps(config)
+    old.attrs = attrs
+    old.to_netcdf(path, engine="h5netcdf")
+
+
+@pytest.fixture
+def write_version_1():
+    """The function ``write_version_1(tree, path, *, drop=())`` writing a format-1 file."""
+    return _write_version_1

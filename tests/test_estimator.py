@@ -85,7 +85,7 @@ def test_save_load_predict_is_identical(fitted, simulated, tmp_path):
     pd.testing.assert_frame_equal(
         loaded.predict(frame, kind="mean"), fitted.predict(frame, kind="mean")
     )
-    assert json.loads(loaded.idata_.attrs["config"])["n_skills"] == 2
+    assert json.loads(loaded.idata_.attrs["model_config"])["n_skills"] == 2
 
 
 def test_predict_returns_tidy_frame_with_ordered_quantiles(fitted, simulated):

@@ -64,7 +64,7 @@ def test_zero_observed_models_draw_from_the_population(setup):
 def test_conditional_matches_brute_force_importance_sampling(setup):
     model, rows, _, _ = setup
     obs = rows.iloc[:1]
-    x = model._standardized(obs)
+    x = model.posterior_.standardize(obs)
     scores = obs[list(model.benchmarks_)].to_numpy(dtype=float)
     alpha, ess = condition_efficiency(model, x, scores, seed=2)
     assert np.median(ess) > 0.3
@@ -113,7 +113,7 @@ def test_forecast_rejects_fitted_families_and_missing_columns(setup):
         forecast(model, rows.drop(columns="tokens"))
     negative = rows.copy()
     negative.loc[0, "params"] = -7e9
-    with pytest.raises(DataValidationError, match=r"positive counts.*fam03-m0"):
+    with pytest.raises(DataValidationError, match=r"positive finite count.*fam03-m0"):
         forecast(model, negative.iloc[1:], observed=negative.iloc[:1])
 
 

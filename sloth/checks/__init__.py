@@ -1,7 +1,43 @@
-"""Checks of a fit: structural checks before sampling (:mod:`sloth.checks.structure`) and
-sampler and identification checks after (:mod:`sloth.checks.diagnostics`)."""
+"""Checks of a fit, before and after sampling.
 
-from sloth.checks.diagnostics import diagnose
-from sloth.checks.structure import check_structure
+- :mod:`sloth.checks.structure`: structural checks of the data against the model, before
+  sampling (:func:`check_structure`);
+- :mod:`sloth.checks.convergence`: the sampler's health, R-hat and ESS
+  (:func:`sampler_summary`, :func:`convergence_table`);
+- :mod:`sloth.checks.identification`: what the data pin down (rotation-invariant R-hat,
+  chain alignment, contraction, slope/efficiency trade-offs, anchor and benchmark signal);
+- :mod:`sloth.checks.report`: every check in one report (:func:`diagnose`);
+- :mod:`sloth.checks.findings`, :mod:`sloth.checks.thresholds`, :mod:`sloth.checks.draws`:
+  the findings and reports, the limits of the checks, reading a fit's posterior tree.
+"""
 
-__all__ = ["check_structure", "diagnose"]
+from sloth.checks.convergence import convergence_table, sampler_summary
+from sloth.checks.findings import Finding, Findings
+from sloth.checks.identification import (
+    chain_alignment,
+    contraction,
+    invariant_quantities,
+    prior_variances,
+    slope_efficiency,
+)
+from sloth.checks.report import DiagnosticReport, diagnose
+from sloth.checks.structure import StructuralReport, StructuralThresholds, check_structure
+from sloth.checks.thresholds import DiagnosticThresholds
+
+__all__ = [
+    "DiagnosticReport",
+    "DiagnosticThresholds",
+    "Finding",
+    "Findings",
+    "StructuralReport",
+    "StructuralThresholds",
+    "chain_alignment",
+    "check_structure",
+    "contraction",
+    "convergence_table",
+    "diagnose",
+    "invariant_quantities",
+    "prior_variances",
+    "sampler_summary",
+    "slope_efficiency",
+]

@@ -1,9 +1,9 @@
 """Structural identifiability checks of the latent-skill model, run *before* sampling.
 
-The model (DESIGN section 2) explains the scores of ``n`` models from ``F`` families on ``J``
-benchmarks by ``d`` latent skills, ``theta_i = alpha_f(i) + B^T x_i``, read through loadings
-``Lambda`` pinned by ``d`` anchor benchmarks. Whether the data can pin these down is partly
-visible before any sampling:
+The model (:mod:`sloth.model.skill_model`) explains the scores of ``n`` models from ``F``
+families on ``J`` benchmarks by ``d`` latent skills, ``theta_i = alpha_f(i) + B^T x_i``, read
+through loadings ``Lambda`` pinned by ``d`` anchor benchmarks. Whether the data can pin
+these down is partly visible before any sampling:
 
 ``design_rank``
     The covariates ``x`` (log N, log D, their product, extras) must not be constant or
@@ -35,16 +35,17 @@ Use::
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from math import comb
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import numpy as np
 
+from sloth.checks.findings import Finding, Findings, Severity, jsonable
 from sloth.data.table import ScoreTable
-from sloth.exceptions import IdentifiabilityError, IdentifiabilityWarning
+from sloth.exceptions import IdentifiabilityError, IdentifiabilityWarning, issue_warning
 from sloth.model.design import CovariateScaler
 
 __all__ = [
@@ -55,76 +56,6 @@ __all__ = [
     "check_structure",
     "ledermann_max_skills",
 ]
-
-Severity = Literal["ok", "warning", "error"]
-SEVERITIES: tuple[str, ...] = ("ok", "warning", "error")
-_MARK = {"ok": "  ok ", "warning": " WARN", "error": "ERROR"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One result of one check.
-
-    Parameters
-    ----------
-    check : str
-        Name of the check (e.g. ``"design_rank"``).
-    severity : {"ok", "warning", "error"}
-        ``"error"``: the model is not identified as specified (a report with an error has not
-        passed); ``"warning"``: a weakness that leaves the fit usable but leaning on the prior.
-    message : str
-        What was found and, unless ``ok``, what to change.
-    details : dict
-        JSON-able numbers behind the message.
-    """
-
-    check: str
-    severity: Severity
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity={self.severity!r} is not one of {SEVERITIES}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict: ``check``, ``severity``, ``message``, ``details``."""
-        return _jsonable(asdict(self))
-
-    def format(self) -> str:
-        """One line: severity mark, check name and message."""
-        return f"[{_MARK[self.severity]}] {self.check}: {self.message}"
-
-
-class _Findings:
-    """Shared behaviour of reports holding a list of :class:`Finding`."""
-
-    findings: list[Finding]
-
-    @property
-    def errors(self) -> list[Finding]:
-        """Findings of severity ``error``."""
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        """Findings of severity ``warning``."""
-        return [f for f in self.findings if f.severity == "warning"]
-
-    @property
-    def passed(self) -> bool:
-        """``True`` when no check reported an error (warnings do not fail a report)."""
-        return not self.errors
-
-    def by_check(self, check: str) -> list[Finding]:
-        """Findings of the check named ``check`` (empty if it did not run)."""
-        return [f for f in self.findings if f.check == check]
-
-    def severity_of(self, check: str) -> Severity | None:
-        """Worst severity reported by ``check``, or ``None`` if it did not run."""
-        found = [SEVERITIES.index(f.severity) for f in self.by_check(check)]
-        return SEVERITIES[max(found)] if found else None  # type: ignore[return-value]
-
 
 @dataclass(frozen=True)
 class StructuralThresholds:
@@ -160,7 +91,7 @@ class StructuralThresholds:
 
 
 @dataclass
-class StructuralReport(_Findings):
+class StructuralReport(Findings):
     """Findings of :func:`check_structure`.
 
     Attributes
@@ -179,7 +110,7 @@ class StructuralReport(_Findings):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict: ``passed``, ``n_errors``, ``n_warnings``, ``findings``."""
-        return _jsonable({
+        return jsonable({
             "passed": self.passed,
             "n_skills": self.n_skills,
             "anchors": self.anchors,
@@ -216,29 +147,11 @@ class StructuralReport(_Findings):
             )
         if warn:
             for f in self.warnings:
-                warnings.warn(f"{f.check}: {f.message}", IdentifiabilityWarning, stacklevel=2)
+                issue_warning(f"{f.check}: {f.message}", IdentifiabilityWarning)
         return self
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _jsonable(obj: Any) -> Any:
-    """``obj`` with NumPy scalars/arrays turned into Python numbers and lists, and non-finite
-    floats into ``None`` (strict JSON has no NaN)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
 
 
 def _names(items: Sequence[str], limit: int = 8) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sloth.exceptions import SlothError
+from sloth.io import atomic_write, refuse_overwrite
 
 if TYPE_CHECKING:
     pass
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 #: Exit status of bad input (the same as argparse's usage errors).
 EXIT_BAD_INPUT = 2
+#: Exit status of an unexpected error inside sloth (a bug, reported without a traceback).
+EXIT_INTERNAL_ERROR = 1
 #: Exit status after Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
@@ -103,13 +106,10 @@ def print_error(message: str) -> None:
     print(f"sloth: error: {message}", file=sys.stderr, flush=True)
 
 
+#: (text of a library message that names a Python keyword, its command-line spelling):
+#: the data loaders spell their fixes for the command line themselves (``interface="cli"``);
+#: the number of skills is checked by the estimator, which speaks Python.
 CLI_FIXES = (
-    ("no known guessing floor", "On the command line: --floor 'NAME=VALUE' (repeatable)."),
-    ("on_missing_size='skip'", "On the command line: --skip-incomplete."),
-    ("pass family_column=", "On the command line: --family-column COL."),
-    ("pass extra_covariates=", "On the command line: --covariate COL."),
-    ("pass benchmarks=", "On the command line: --benchmarks NAME,NAME,..."),
-    ("choose benchmarks=", "On the command line: --benchmarks NAME,NAME,..."),
     ("use n_skills <=", "On the command line: --skills D or more --benchmarks."),
 )
 
@@ -129,20 +129,30 @@ def with_cli_fix(exc: SlothError) -> SlothError:
         return exc
 
 
-def check_out(out: str) -> Path:
-    """Fail before fitting when the posterior file cannot be written."""
-    path = Path(out).expanduser()
+def check_out(out: str, *, force: bool = False, option: str = "--out") -> Path:
+    """Fail before any work when ``out`` cannot be written: a folder, a missing or read-only
+    folder, or an existing file without ``--force`` (nothing is overwritten silently)."""
+    path = refuse_overwrite(out, force, option="--force", what=option)
     parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise FileNotFoundError(f"--out {out!r} is a folder. Fix: give a file name, e.g. "
-                                f"{os.path.join(out, DEFAULT_OUT)}")
     if not parent.is_dir():
-        raise FileNotFoundError(f"--out {out!r}: folder {str(parent)!r} does not exist. Fix: "
-                                f"create it or choose another path")
+        raise FileNotFoundError(f"{option} {out!r}: folder {str(parent)!r} does not exist. "
+                                f"Fix: create it or choose another path")
     if not os.access(parent, os.W_OK):
-        raise PermissionError(f"--out {out!r}: folder {str(parent)!r} is not writable. Fix: "
-                              f"choose another path")
+        raise PermissionError(f"{option} {out!r}: folder {str(parent)!r} is not writable. "
+                              f"Fix: choose another path")
     return path
+
+
+def add_force_option(parser: argparse.ArgumentParser | Any) -> None:
+    """``--force``: replace an existing output file (refused without it)."""
+    parser.add_argument("--force", action="store_true",
+                        help="replace the output file if it exists (without it an existing "
+                             "file is refused, never overwritten)")
+
+
+def write_csv(frame: Any, path: str | os.PathLike[str]) -> None:
+    """Write a DataFrame as CSV atomically: a crash or Ctrl-C leaves any previous file whole."""
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

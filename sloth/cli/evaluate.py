@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sloth.cli.common import HelpFormatter, check_out, int_in, print_json
+from sloth.cli.common import HelpFormatter, add_force_option, check_out, int_in, print_json
 from sloth.exceptions import DataNotFoundError, DataValidationError
 
 #: Method names accepted by ``--methods`` besides the baselines' reference names.
@@ -72,6 +72,7 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--splits", metavar="FILE", required=True,
                    help="JSON splits file in the schema of sloth-paper-splits.json")
     p.add_argument("--out", metavar="CSV", required=True, help="predictions file to write")
+    add_force_option(p)
     p.add_argument("--zero-shot", action="store_true",
                    help="hold out whole families (k = 0), predicting the splits' test models")
     p.add_argument("--data", metavar="PATH", default=None,
@@ -140,7 +141,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"--methods {unknown or args.methods}: allowed are {SLOTH_METHOD!r} and "
             f"{sorted(BASELINES)}"
         )
-    out = check_out(args.out)
+    out = check_out(args.out, force=args.force)
     frame = None
     if args.data is not None:
         if not Path(args.data).expanduser().is_file():
@@ -149,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     def load_table(benchmarks):
         kwargs = dict(benchmarks=list(benchmarks), family_column=protocol.family_column,
-                      floors=protocol.floors or None)
+                      floors=protocol.floors or None, interface="cli")
         if frame is None:
             return load_leaderboard(**kwargs)
         return load_evaluations(frame, **kwargs)
@@ -164,7 +165,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                             seed=args.seed))
         else:
             methods.append(baseline_forecaster(name, seed=args.seed))
-    if out.exists():
+    if out.exists():  # --force was given (check_out refuses it otherwise)
         os.remove(out)
 
     def append(rows: pd.DataFrame) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 from sloth.cli.common import (
     DEFAULT_OUT,
     HelpFormatter,
+    add_force_option,
     check_out,
     floor_item,
     int_in,
@@ -82,7 +83,7 @@ def _load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
         table = load_leaderboard(
             benchmarks="all" if benchmarks is None else benchmarks,
             family_column=args.family_column or DEFAULT_FAMILY_COLUMN,
-            floors=floors or None,
+            floors=floors or None, interface="cli",
         )
         return table, "Sloth paper leaderboard (sloth-leaderboard/data_v2.csv)"
     if not Path(args.data).expanduser().is_file():
@@ -101,11 +102,11 @@ def _load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
         kwargs: dict[str, Any] = {
             "benchmarks": "all" if benchmarks is None else benchmarks,
             "family_column": args.family_column or DEFAULT_FAMILY_COLUMN,
+            "interface": "cli",
         }
     else:
-        kwargs = {"benchmarks": benchmarks, "extra_covariates": covariates}
-        if args.family_column:
-            kwargs["family_column"] = args.family_column
+        kwargs = {"benchmarks": benchmarks, "extra_covariates": covariates,
+                  **_column_mapping(args)}
         if args.skip_incomplete:
             kwargs["on_missing_size"] = "skip"
     if floors:
@@ -113,7 +114,46 @@ def _load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
     return load_evaluations(frame, **kwargs), str(args.data)
 
 
-#: (text of a library message, the command-line spelling of its fix).
+def _column_mapping(args: argparse.Namespace) -> dict[str, Any]:
+    """Keywords of :func:`sloth.data.leaderboard.load_evaluations` that map the columns and
+    units of your own table (``--model-column``, ``--params-unit``, ``--rename``, ...)."""
+    from sloth.data.mapping import parse_renames
+
+    kwargs: dict[str, Any] = {
+        f"{name}_column": getattr(args, f"{name}_column")
+        for name in ("model", "family", "params", "tokens", "compute")
+        if getattr(args, f"{name}_column")
+    }
+    for name in ("params", "tokens", "compute"):
+        if getattr(args, f"{name}_unit") is not None:
+            kwargs[f"{name}_unit"] = getattr(args, f"{name}_unit")
+    if args.rename:
+        kwargs["rename"] = parse_renames(args.rename)
+    kwargs["interface"] = "cli"
+    return kwargs
+
+
+def _check_conflicts(args: argparse.Namespace) -> None:
+    """Refuse options that contradict each other."""
+    if args.no_instruct and "instruct" in (args.covariate or []):
+        raise DataValidationError(
+            "--no-instruct and --covariate instruct contradict each other. Fix: give one of "
+            "the two")
+    if args.tokens_column and args.compute_column:
+        raise DataValidationError(
+            "--tokens-column and --compute-column both give the training tokens. Fix: give "
+            "one of the two (tokens are derived from compute as C / (6 N))")
+    if args.data is None:
+        given = [f"--{name.replace('_', '-')}" for name in
+                 ("model_column", "params_column", "tokens_column", "compute_column",
+                  "params_unit", "tokens_unit", "compute_unit", "rename")
+                 if getattr(args, name)]
+        if given:
+            raise DataValidationError(
+                f"{', '.join(given)} map the columns of your own --data table; the "
+                f"leaderboard needs none. Fix: add --data PATH or drop them")
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     """``sloth fit``: fit the latent-skill model, save the posterior, print a summary."""
     try:
@@ -133,12 +173,42 @@ def _covariates(args: argparse.Namespace, table: ScoreTable) -> list[str]:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    out = check_out(args.out)
+    _check_conflicts(args)
+    out = check_out(args.out, force=args.force)
     table, source = _load_table(args)
+    model = build_model(args, table)
+    # Whatever a library prints while fitting goes to stderr: stdout is for the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        model.fit(table)
+        model.save(out)
+        summary = fit_report(model, source=source, out=str(out))
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_fit_report(summary), flush=True)
+    return 0
+
+
+def default_fit_args() -> argparse.Namespace:
+    """The options of a plain ``sloth fit`` (every default), e.g. for the cached default fit
+    of ``sloth forecast``."""
+    parser = argparse.ArgumentParser(prog="sloth")
+    add_fit_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["fit"])
+
+
+def load_table(args: argparse.Namespace) -> tuple[ScoreTable, str]:
+    """The validated table that ``sloth fit`` with ``args`` fits, and its description."""
+    _check_conflicts(args)
+    return _load_table(args)
+
+
+def build_model(args: argparse.Namespace, table: ScoreTable) -> SlothModel:
+    """The unfitted estimator that ``sloth fit`` with ``args`` fits to ``table``."""
     from sloth.estimator import SlothModel
 
     covariates = _covariates(args, table)
-    model = SlothModel(
+    return SlothModel(
         args.skills,
         extra_covariates=covariates,
         noise=args.noise,
@@ -153,16 +223,6 @@ def _fit(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress_bar=not args.quiet,
     )
-    # Whatever a library prints while fitting goes to stderr: stdout is for the result.
-    with contextlib.redirect_stdout(sys.stderr):
-        model.fit(table)
-        model.save(out)
-        summary = fit_report(model, source=source, out=str(out))
-    if args.json:
-        print_json(summary)
-    else:
-        print(format_fit_report(summary), flush=True)
-    return 0
 
 
 def fit_report(model: SlothModel, *, source: str, out: str) -> dict[str, Any]:
@@ -309,6 +369,28 @@ def add_fit_parser(sub: Any) -> None:
         help=f"column naming each model's family (default: {DEFAULT_FAMILY_COLUMN} for the "
              f"leaderboard's schema, whose coarser alternative is Family; 'family' for your "
              f"own table)")
+    columns = fit.add_argument_group(
+        "columns and units of your own --data table",
+        "map another source's table into sloth's schema without rewriting it, e.g.\n"
+        "  --model-column Model --family-column 'Model Family' --params-column 'Model Size (B)'\n"
+        "  --params-unit billions --tokens-column 'Pretraining Data Size (T)' --tokens-unit\n"
+        "  trillions --rename ARC-C=ARC,Winograd=Winogrande")
+    for name, what in (("model", "the unique model name"), ("params", "the parameter count"),
+                       ("tokens", "the training-token count")):
+        columns.add_argument(f"--{name}-column", metavar="COL", default=None,
+                             help=f"column holding {what} (default: {name})")
+    columns.add_argument(
+        "--compute-column", metavar="COL", default=None,
+        help="column of training compute, for a table without tokens: tokens = C / (6 N)")
+    for name, example in (("params", "billions"), ("tokens", "trillions"), ("compute", "1e21")):
+        columns.add_argument(
+            f"--{name}-unit", metavar="UNIT", default=None,
+            help=f"unit of the {name} column: count, thousands, millions, billions, "
+                 f"trillions (or K, M, B, T) or a multiplier, e.g. {example} (default: "
+                 f"{'FLOPs' if name == 'compute' else 'absolute counts'})")
+    columns.add_argument(
+        "--rename", metavar="OLD=NEW,...", default=None,
+        help="rename columns before reading, e.g. benchmarks: ARC-C=ARC,Winograd=Winogrande")
     data.add_argument(
         "--floor", metavar="NAME=VALUE", type=floor_item, action="append", default=None,
         help="guessing floor of a benchmark sloth does not know (repeatable), e.g. "
@@ -362,6 +444,7 @@ def add_fit_parser(sub: Any) -> None:
     output = fit.add_argument_group("output")
     output.add_argument("--out", metavar="FILE", default=DEFAULT_OUT,
                         help="netCDF file the posterior is written to")
+    add_force_option(output)
     output.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object on stdout (progress "
                              "stays on stderr)")

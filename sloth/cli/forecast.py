@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +13,14 @@ from sloth.exceptions import DataNotFoundError
 if TYPE_CHECKING:
     pass
 
-from sloth.cli.common import HelpFormatter, print_json
+from sloth.cli.common import (
+    HelpFormatter,
+    add_force_option,
+    check_out,
+    print_json,
+    write_csv,
+)
+from sloth.data.mapping import parse_unit
 
 
 def add_forecast_parser(sub: Any) -> None:
@@ -29,8 +38,10 @@ def add_forecast_parser(sub: Any) -> None:
             "  sloth forecast --posterior fit.nc --models new.csv --observed first.csv --json"
         ),
     )
-    forecast.add_argument("--posterior", metavar="FILE", required=True,
-                          help="posterior file written by sloth fit")
+    forecast.add_argument("--posterior", metavar="FILE", default=None,
+                          help="posterior file written by sloth fit (default: the cached "
+                               "default fit of the leaderboard, fitted once when missing; "
+                               "see sloth cache)")
     forecast.add_argument(
         "--models", metavar="CSV", required=True,
         help="models to forecast: columns model, family, params, tokens (absolute counts) "
@@ -44,33 +55,73 @@ def add_forecast_parser(sub: Any) -> None:
     forecast.add_argument("--seed", metavar="INT", type=int, default=0, help="random seed")
     forecast.add_argument("--out", metavar="CSV", default=None,
                           help="also write the predictions to this CSV file")
+    for name, example in (("params", "billions"), ("tokens", "trillions")):
+        forecast.add_argument(
+            f"--{name}-unit", metavar="UNIT", default=None,
+            help=f"unit of the {name} column of --models and --observed, e.g. {example} "
+                 f"(default: absolute counts)")
+    add_force_option(forecast)
     forecast.add_argument("--json", action="store_true",
                           help="print the predictions as one JSON object on stdout")
     forecast.set_defaults(func=cmd_forecast)
 
 
+def default_posterior(*, quiet: bool = False) -> Path:
+    """The posterior of a plain ``sloth fit`` (the leaderboard, every default), from the user
+    cache (:mod:`sloth.cache`); fitted once, with progress on stderr, when missing."""
+    from sloth.cache import cached_fit_path
+    from sloth.cli.fit import build_model, default_fit_args, load_table
+
+    args = default_fit_args()
+    table, source = load_table(args)
+    model = build_model(args, table)
+
+    def fit(path: Path) -> None:
+        print(f"sloth: no cached default fit for this sloth and data; fitting {source} once "
+              f"(about a minute; later forecasts reuse it)", file=sys.stderr, flush=True)
+        with contextlib.redirect_stdout(sys.stderr):
+            model.fit(table)
+            model.save(path)
+
+    path, _ = cached_fit_path(table, model.get_config(), fit,
+                              description=f"sloth fit of {source} (every default)")
+    return path
+
+
 def cmd_forecast(args: argparse.Namespace) -> int:
     """``sloth forecast``: forecast new families from a saved fit."""
-    import pandas as pd
-
+    from sloth.data.validation import check_observed_families, read_prediction_table
     from sloth.estimator import SlothModel
     from sloth.forecast import forecast
 
+    out_path = check_out(args.out, force=args.force) if args.out else None
     for option, path in (("--posterior", args.posterior), ("--models", args.models),
                          ("--observed", args.observed)):
         if path is not None and not Path(path).expanduser().is_file():
             raise DataNotFoundError(f"{option} {str(path)!r}: no such file. Fix: check the path")
-    model = SlothModel.load(args.posterior)
-    models = pd.read_csv(args.models)
-    observed = pd.read_csv(args.observed) if args.observed else None
+    posterior = args.posterior or default_posterior(quiet=args.json)
+    model = SlothModel.load(posterior)
+    table_options = {
+        "covariates": model.scaler_.names[3:], "benchmarks": model.benchmarks_,
+        "registry": model.registry, "reference": model.table_, "interface": "cli",
+        "params_unit": parse_unit(args.params_unit or 1.0, "--params-unit"),
+        "tokens_unit": parse_unit(args.tokens_unit or 1.0, "--tokens-unit"),
+    }
+    models = read_prediction_table(args.models, name="--models", **table_options)
+    observed = None
+    if args.observed:
+        observed = read_prediction_table(args.observed, name="--observed", require_scores=True,
+                                         **table_options)
+        check_observed_families(observed, models, observed_name="--observed",
+                                models_name="--models")
     out = forecast(model, models, observed, kind=args.kind, seed=args.seed)
-    if args.out:
-        out.to_csv(args.out, index=False)
+    if out_path is not None:
+        write_csv(out, out_path)
     if args.json:
-        print_json({"posterior_file": str(args.posterior), "kind": args.kind,
+        print_json({"posterior_file": str(posterior), "kind": args.kind,
                     "predictions": out.to_dict(orient="records")})
         return 0
-    print(f"forecast ({args.kind}; 90% intervals) from {args.posterior}")
+    print(f"forecast ({args.kind}; 90% intervals) from {posterior}")
     for (model_name, family), rows in out.groupby(["model", "family"], sort=False):
         print(f"\n{model_name} ({family})")
         for row in rows.itertuples():
@@ -78,5 +129,3 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if args.out:
         print(f"\npredictions written to {args.out}")
     return 0
-
-

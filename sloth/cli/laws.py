@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sloth.cli.common import add_force_option, check_out
 from sloth.exceptions import DataValidationError
 
 __all__ = ["add_laws_parser", "run_allocate", "run_fit"]
@@ -56,6 +57,7 @@ def add_laws_parser(subparsers: Any) -> None:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--level", type=float, default=0.95, help="interval level")
     fit.add_argument("--out", default=None, help="write the fit(s) to this JSON file")
+    add_force_option(fit)
     fit.add_argument("--json", action="store_true", help="print JSON to stdout")
     fit.set_defaults(func=run_fit)
 
@@ -101,6 +103,8 @@ def run_fit(args: argparse.Namespace) -> int:
     from sloth.laws.fit import fit_law, save_fits
     from sloth.laws.runs import read_runs_csv
 
+    if args.out:
+        check_out(args.out, force=args.force)
     runs = read_runs_csv(args.runs, skill_column=args.skill_column)
     if args.drop_highest_loss:
         runs = runs.drop(runs["loss"].nlargest(args.drop_highest_loss).index)

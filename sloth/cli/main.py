@@ -35,7 +35,14 @@ from sloth.exceptions import SlothError
 if TYPE_CHECKING:
     pass
 
-from sloth.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, HelpFormatter, print_error
+from sloth.cli.cache import add_cache_parser
+from sloth.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL_ERROR,
+    EXIT_INTERRUPTED,
+    HelpFormatter,
+    print_error,
+)
 from sloth.cli.diagnose import add_diagnose_parser
 from sloth.cli.evaluate import add_evaluate_parser
 from sloth.cli.fit import add_fit_parser
@@ -67,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_laws_parser(sub)
     add_skills_parser(sub)
     add_diagnose_parser(sub)
+    add_cache_parser(sub)
     return parser
 
 
@@ -113,5 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SlothError, ValueError, FileNotFoundError, OSError) as exc:
         print_error(str(exc) or type(exc).__name__)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug of sloth's, not the user's input: no traceback either
+        if os.environ.get("SLOTH_DEBUG"):
+            raise
+        print_error(f"internal error ({type(exc).__name__}: {exc}). This is a bug in sloth: "
+                    f"please report it with the command you ran; SLOTH_DEBUG=1 shows the "
+                    f"traceback")
+        return EXIT_INTERNAL_ERROR
 
 

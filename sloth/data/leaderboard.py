@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sloth.data.fixes import PYTHON, Fixes, Interface
+from sloth.data.mapping import ColumnMapping, map_columns, parse_unit
 from sloth.data.registry import BenchmarkRegistry, resolve_benchmarks
 from sloth.data.sources import resolve_data_file
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
@@ -43,7 +45,7 @@ def is_leaderboard_schema(frame: pd.DataFrame) -> bool:
     return LB_MODEL in frame.columns and LB_PARAMS_B in frame.columns
 
 
-def _instruct_flag(raw: pd.Series, models: pd.Series) -> np.ndarray:
+def _instruct_flag(raw: pd.Series, models: pd.Series, fixes: Fixes) -> np.ndarray:
     """The ``Instruct`` column as 0/1 floats, shape (n,)."""
     if pd.api.types.is_bool_dtype(raw):
         return raw.to_numpy(dtype=float)
@@ -53,7 +55,7 @@ def _instruct_flag(raw: pd.Series, models: pd.Series) -> np.ndarray:
         raise DataValidationError(
             f"column {LB_INSTRUCT!r} must be True/False; got "
             f"{describe_rows(models[bad].tolist(), raw[bad].tolist())}. Fix: correct these "
-            f"cells or pass include_instruct=False"
+            f"cells or pass {fixes.no_instruct()}"
         )
     return text.isin(_TRUE).to_numpy(dtype=float)
 
@@ -67,12 +69,14 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], fix: str) -> None:
         )
 
 
-def _canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: str,
-                     include_instruct: bool) -> pd.DataFrame:
+def canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: str,
+                    include_instruct: bool, fixes: Fixes = PYTHON) -> pd.DataFrame:
     """Leaderboard columns renamed and rescaled to sloth's schema (absolute counts)."""
+    own = ("your own table with columns model, family, params, tokens" if fixes.cli
+           else "read_evaluations for your own table")
     _require(frame, [LB_MODEL, family_column, LB_PARAMS_B, LB_TOKENS_T],
-             "use the leaderboard file as published, or read_evaluations for your own table")
-    _require(frame, benchmarks, "choose benchmarks= among the columns present")
+             f"use the leaderboard file as published, or {own}")
+    _require(frame, benchmarks, f"choose {fixes.benchmarks()} among the columns present")
     out = pd.DataFrame({
         MODEL: frame[LB_MODEL],
         FAMILY: frame[family_column],
@@ -80,14 +84,14 @@ def _canonical_frame(frame: pd.DataFrame, benchmarks: list[str], family_column: 
         TOKENS: pd.to_numeric(frame[LB_TOKENS_T], errors="coerce") * 1e12,
     })
     if include_instruct:
-        _require(frame, [LB_INSTRUCT], "pass include_instruct=False")
-        out[INSTRUCT] = _instruct_flag(frame[LB_INSTRUCT], frame[LB_MODEL].astype(str))
+        _require(frame, [LB_INSTRUCT], f"pass {fixes.no_instruct()}")
+        out[INSTRUCT] = _instruct_flag(frame[LB_INSTRUCT], frame[LB_MODEL].astype(str), fixes)
     for b in benchmarks:
         out[b] = frame[b]
     return out
 
 
-def _drop_unusable(frame: pd.DataFrame, benchmarks: list[str]
+def drop_unusable(frame: pd.DataFrame, benchmarks: list[str]
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Leave out models without size, tokens or any chosen score; return (kept, skipped)."""
     no_params = frame[PARAMS].isna().to_numpy()
@@ -115,6 +119,7 @@ def leaderboard_table(
     include_instruct: bool = True,
     registry: BenchmarkRegistry | None = None,
     floors: Mapping[str, float] | None = None,
+    interface: Interface = "python",
 ) -> ScoreTable:
     """A :class:`ScoreTable` from a DataFrame in the leaderboard's schema.
 
@@ -122,8 +127,9 @@ def leaderboard_table(
     benchmarks, not every column).
     """
     names = resolve_benchmarks("all" if benchmarks is None else benchmarks)
-    canonical = _canonical_frame(frame, names, family_column, include_instruct)
-    kept, skipped = _drop_unusable(canonical, names)
+    canonical = canonical_frame(frame, names, family_column, include_instruct,
+                                Fixes(interface))
+    kept, skipped = drop_unusable(canonical, names)
     return table_from_frame(
         kept,
         benchmarks=names,
@@ -131,6 +137,7 @@ def leaderboard_table(
         floors=floors,
         registry=registry,
         skipped=skipped,
+        interface=interface,
     )
 
 
@@ -143,6 +150,7 @@ def load_leaderboard(
     registry: BenchmarkRegistry | None = None,
     download: bool = True,
     floors: Mapping[str, float] | None = None,
+    interface: Interface = "python",
 ) -> ScoreTable:
     """Load the Sloth paper's Open LLM Leaderboard table.
 
@@ -165,6 +173,8 @@ def load_leaderboard(
         Allow downloading the file when no local copy is found.
     floors : mapping of str to float, optional
         Guessing floors overriding the registry (for benchmarks it does not know).
+    interface : {"python", "cli"}
+        How error messages spell their fix (see :class:`~sloth.data.fixes.Fixes`).
 
     Returns
     -------
@@ -182,23 +192,46 @@ def load_leaderboard(
         include_instruct=include_instruct,
         registry=registry,
         floors=floors,
+        interface=interface,
     )
 
 
-def load_evaluations(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any
-                     ) -> ScoreTable:
+def load_evaluations(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    params_unit: str | float = 1.0,
+    tokens_unit: str | float = 1.0,
+    compute_column: str | None = None,
+    compute_unit: str | float = 1.0,
+    rename: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> ScoreTable:
     """Load any evaluations table, recognising the leaderboard's own schema.
 
     A table with the columns ``Model`` and ``#Params (B)`` is read like the leaderboard
     (keyword arguments of :func:`leaderboard_table`: ``benchmarks`` (default ``"all"``),
-    ``family_column``, ``include_instruct``, ``registry``, ``floors``); any other table goes
-    through :func:`~sloth.data.validation.read_evaluations` with ``kwargs``.
+    ``family_column``, ``include_instruct``, ``registry``, ``floors``, ``interface``); any
+    other table goes through :func:`~sloth.data.validation.read_evaluations` with
+    ``kwargs``, after its columns are mapped into sloth's schema
+    (:func:`sloth.data.mapping.map_columns`).
 
     Parameters
     ----------
     source : path-like or DataFrame
+    params_unit, tokens_unit : str or float, default 1 (absolute counts)
+        Units of the params and tokens columns: ``"billions"``, ``"trillions"``, ... (see
+        :data:`sloth.data.mapping.UNITS`) or a multiplier.
+    compute_column : str, optional
+        Column of training compute; gives the tokens as ``C / (6 N)`` when the table has no
+        tokens column.
+    compute_unit : str or float, default 1 (FLOPs)
+        Unit of the compute column, e.g. ``1e21``.
+    rename : mapping of str to str, optional
+        Columns to rename before validation, e.g. ``{"ARC-C": "ARC", "Winograd":
+        "Winogrande"}``.
     **kwargs
-        Passed on as described above.
+        Passed on as described above (``model_column``, ``family_column``,
+        ``params_column``, ``tokens_column`` name the source's columns).
 
     Returns
     -------
@@ -207,4 +240,15 @@ def load_evaluations(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: An
     frame = read_table(source)
     if is_leaderboard_schema(frame):
         return leaderboard_table(frame, **kwargs)
-    return read_evaluations(frame, **kwargs)
+    params_scale = parse_unit(params_unit, "params_unit")
+    mapping = ColumnMapping(
+        model=kwargs.pop("model_column", MODEL), family=kwargs.pop("family_column", FAMILY),
+        params=kwargs.pop("params_column", PARAMS), tokens=kwargs.pop("tokens_column", TOKENS),
+        compute=compute_column, params_unit=params_scale,
+        compute_unit=parse_unit(compute_unit, "compute_unit"), renames=dict(rename or {}),
+    )
+    mapped = map_columns(frame, mapping, interface=kwargs.get("interface", "python"))
+    from_compute = compute_column is not None and mapping.tokens not in frame.columns
+    return read_evaluations(
+        mapped, params_unit=params_scale,
+        tokens_unit=1.0 if from_compute else parse_unit(tokens_unit, "tokens_unit"), **kwargs)

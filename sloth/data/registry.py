@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sloth.data.fixes import PYTHON, Fixes, Interface
 from sloth.exceptions import DataValidationError
 
 __all__ = [
@@ -176,15 +177,13 @@ class BenchmarkRegistry:
         except KeyError:
             raise DataValidationError(self._unknown_message([name])) from None
 
-    def _unknown_message(self, names: Sequence[str]) -> str:
+    def _unknown_message(self, names: Sequence[str], fixes: Fixes = PYTHON) -> str:
         listed = ", ".join(repr(n) for n in names)
-        example = names[0]
         return (
-            f"benchmark {listed} has no known guessing floor. Fix: register it with "
-            f"sloth.register_benchmark({example!r}, floor=...) or pass "
-            f"floors={{{example!r}: ...}} to the loader (the floor is the expected score of "
-            f"random guessing, e.g. 0.25 for four choices, 0.0 for free-form answers). "
-            f"Known benchmarks: {', '.join(self.names())}."
+            f"benchmark {listed} has no known guessing floor. Fix: {fixes.floor(names[0])} "
+            f"(the floor is the expected score of random guessing, e.g. 0.25 for four "
+            f"choices, 0.0 for free-form answers). Known benchmarks: "
+            f"{', '.join(self.names())}."
         )
 
     def floor(self, name: str) -> float:
@@ -195,12 +194,14 @@ class BenchmarkRegistry:
         """Item count of ``name`` (``None`` if unknown)."""
         return self.get(name).n_items
 
-    def floors(self, names: Sequence[str]) -> np.ndarray:
+    def floors(self, names: Sequence[str], *, interface: Interface = "python") -> np.ndarray:
         """Guessing floors of several benchmarks.
 
         Parameters
         ----------
         names : sequence of str, length J
+        interface : {"python", "cli"}
+            How the error message spells the fix (see :class:`~sloth.data.fixes.Fixes`).
 
         Returns
         -------
@@ -214,7 +215,7 @@ class BenchmarkRegistry:
         names = list(names)
         unknown = [n for n in names if n not in self._infos]
         if unknown:
-            raise DataValidationError(self._unknown_message(unknown))
+            raise DataValidationError(self._unknown_message(unknown, Fixes(interface)))
         return np.array([self._infos[n].floor for n in names], dtype=float)
 
     def names(self) -> list[str]:

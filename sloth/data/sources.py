@@ -105,6 +105,8 @@ _FILES = [
          "511996815735a4c46251dc585dcc525e370d148201f86561e6f927f9df2d0db8"),
     _obs("base_llm_leaderboard_v2_eval.csv",
          "ace728c962dfb2b9133fe92081c818e3fba01391694c9590fa0198f850062563"),
+    _obs("instruct_llm_benchmark_eval.csv",
+         "9bc50f327f4e436b15a6d6e3edb8b4837e726b295a1c72d44fadb9c9d25a75ba"),
     _chin("svg_extracted_data.csv",
           "193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30"),
 ]

@@ -5,14 +5,17 @@ fit the latent-skill model (HumanEval in the leaderboard's ``data_v2.csv``) is p
 the fitted models' posterior skills ``theta_i`` (d,) through a map fitted on the models that
 have it::
 
-    y_i = c + (1 - c) * sigmoid(w . theta_i + b) + e_i,    e_i ~ Normal(0, s^2 + m(1-m)/n)
+    y_i = c + (1 - c) * sigmoid(w . theta_i + b) + e_i,    e_i ~ Normal(0, s^2 + m(1-m)/n + r^2)
 
 ``c`` is the benchmark's guessing floor and ``n`` its item count (binomial item noise; 0
-when unknown). The map is fitted *per posterior draw* of the skills (least squares with a
-light ridge on ``w``), so that a prediction carries the uncertainty of the skills; the
-misfit ``s`` of each draw is estimated from its residuals (corrected for the ``d + 1``
-fitted parameters, less the item noise). Predictions are per draw ``mean + scale * z``,
-``z ~ Normal(0, 1)``, clipped to [0, 1]; their mean and quantiles are reported.
+when unknown), ``r`` the rounding of reported scores: the logistic link and the score scale of
+the skill model (:func:`sloth.model.maths.link_mean`,
+:func:`sloth.model.maths.observation_scale`). The map is fitted *per posterior draw* of the
+skills (least squares with a light ridge on ``w``), so that a prediction carries the
+uncertainty of the skills; the misfit ``s`` of each draw is estimated from its residuals
+(corrected for the ``d + 1`` fitted parameters, less the item noise and the rounding).
+Predictions are per draw ``mean + scale * z``, ``z ~ Normal(0, 1)``, clipped to [0, 1]; their
+mean and quantiles are reported.
 
 :func:`evaluate_downstream` runs the paper's check: leave one family out at a time (its
 downstream scores are hidden, the skill model stays fitted on everything), fit the map on
@@ -32,11 +35,13 @@ import pandas as pd
 
 from sloth.data.registry import BenchmarkRegistry, default_registry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
-from sloth.estimator import QUANTILES, SlothModel
+from sloth.estimator import SlothModel
 from sloth.evaluation.baselines import Z90, FlopsSigmoid, ScorePCA
 from sloth.exceptions import DataValidationError, NotFittedError
-from sloth.model.maths import compute_skills
+from sloth.forecast import condition_efficiency
+from sloth.model import maths
 from sloth.optim import batched_lbfgs
+from sloth.posterior import QUANTILES
 
 __all__ = [
     "DOWNSTREAM_METHODS",
@@ -57,10 +62,6 @@ DOWNSTREAM_METHODS = (
 )
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def thin_draws(n_draws: int, max_draws: int | None) -> np.ndarray:
     """Indices of at most ``max_draws`` evenly spaced draws out of ``n_draws`` (all if None)."""
     if max_draws is None or max_draws >= n_draws:
@@ -73,7 +74,7 @@ def thin_draws(n_draws: int, max_draws: int | None) -> np.ndarray:
 def _model_frame(model: SlothModel) -> pd.DataFrame:
     """The fitted models as a prediction frame: model, family, params, tokens, extras."""
     return model.table_.to_frame()[
-        [MODEL, FAMILY, PARAMS, TOKENS, *model.scaler_.names[3:]]
+        [MODEL, FAMILY, PARAMS, TOKENS, *model.posterior_.scaler.names[3:]]
     ]
 
 
@@ -107,36 +108,33 @@ def posterior_skills(
     -------
     ndarray, shape (S, n, d)
     """
-    model._check_fitted()
+    posterior = model.posterior_
     if frame is None:
         frame = _model_frame(model)
     else:
         frame = pd.DataFrame(frame).reset_index(drop=True)
-        model._check_prediction_frame(frame, "frame")
-    post = model._draws(("family_efficiency", "skill_slope"))
-    keep = thin_draws(post["skill_slope"].shape[0], max_draws)
-    efficiency, slope = post["family_efficiency"][keep], post["skill_slope"][keep]
-    x = model._standardized(frame)
-    S, d = len(keep), slope.shape[-1]
-    known = {f: i for i, f in enumerate(model.families_)}
+        posterior.validate_frame(frame, "frame", models_only=True)
+    keep = thin_draws(posterior.n_draws, max_draws)
+    efficiency = posterior.draws(("family_efficiency",))["family_efficiency"][keep]
+    x = posterior.standardize(frame)
+    S, d = len(keep), posterior.n_skills
+    known = {f: i for i, f in enumerate(posterior.families)}
     unseen = [f for f in dict.fromkeys(frame[FAMILY]) if f not in known]
     if unseen:
-        from sloth.forecast import condition_efficiency
-
         rng = np.random.default_rng(seed)
         extra = []
         for _ in unseen:
             alpha, _ = condition_efficiency(
-                model, np.zeros((0, x.shape[1])), np.zeros((0, len(model.benchmarks_))),
+                model, np.zeros((0, x.shape[1])), np.zeros((0, len(posterior.benchmarks))),
                 seed=int(rng.integers(2**31)),
             )
             extra.append(alpha[keep])
         efficiency = np.concatenate([efficiency, np.stack(extra, axis=1)], axis=1)
-        known.update({f: len(model.families_) + k for k, f in enumerate(unseen)})
+        known.update({f: len(posterior.families) + k for k, f in enumerate(unseen)})
     index = np.array([known[f] for f in frame[FAMILY]], dtype=int)
     if not len(frame):
         return np.zeros((S, 0, d))
-    return compute_skills(efficiency, slope, x, index)
+    return posterior.skills(x, index, efficiency=efficiency, draws=keep)
 
 
 class SkillMap:
@@ -145,8 +143,10 @@ class SkillMap:
     Fitted by least squares on the score scale with the ridge ``ridge * |w|^2``, separately
     for every draw of the skills (batched L-BFGS from a linearized logit-scale start;
     deterministic). The misfit scale of draw ``s`` is
-    ``s_s^2 = max(SSR_s / (n - d - 1) - mean(m (1 - m)) / n_items, 1e-6)``; predictive
-    draws add ``Normal(0, s_s^2 + m (1 - m) / n_items)`` noise, clipped to [0, 1].
+    ``s_s^2 = max(SSR_s / (n - d - 1) - mean(m (1 - m)) / n_items - r^2, 1e-6)``; predictive
+    draws add ``Normal(0, s_s^2 + m (1 - m) / n_items + r^2)`` noise (the score scale
+    :func:`sloth.model.maths.observation_scale`, ``r`` the rounding of reported scores),
+    clipped to [0, 1].
 
     Parameters
     ----------
@@ -176,12 +176,20 @@ class SkillMap:
         self.maxiter = maxiter
 
     @property
-    def _inv_items(self) -> float:
+    def inv_items(self) -> float:
+        """``1 / n_items`` (0 without an item count)."""
         return 1.0 / self.n_items if self.n_items else 0.0
 
     def _mean(self, features: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
         eta = np.einsum("snd,sd->sn", features, w) + b[:, None]
-        return self.floor + (1 - self.floor) * _sigmoid(eta)
+        return maths.link_mean(eta, self.floor)
+
+    def predictive_scale(self, mean: np.ndarray) -> np.ndarray:
+        """Scale (S, m) of a downstream score around its mean draws ``mean`` (S, m): each
+        draw's misfit, item noise and rounding (:func:`sloth.model.maths.observation_scale`)."""
+        if not hasattr(self, "noise_scale_"):
+            raise NotFittedError("this SkillMap is not fitted yet: call fit(features, scores)")
+        return maths.observation_scale(mean, self.noise_scale_[:, None], self.inv_items)
 
     def fit(self, features: np.ndarray, scores: np.ndarray) -> Self:
         """Fit one map per draw.
@@ -233,9 +241,9 @@ class SkillMap:
         def fg(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             w, b = x[:, :d], x[:, d]
             f_rows = feats[rows]
-            sig = _sigmoid(np.einsum("snd,sd->sn", f_rows, w) + b[:, None])
-            r = c + (1 - c) * sig - y[None, :]
-            d_eta = 2.0 * r * (1 - c) * sig * (1 - sig)
+            eta = np.einsum("snd,sd->sn", f_rows, w) + b[:, None]
+            r = maths.link_mean(eta, c) - y[None, :]
+            d_eta = 2.0 * r * maths.link_slope(eta, c)
             g = np.empty_like(x)
             g[:, :d] = np.einsum("sn,snd->sd", d_eta, f_rows) + 2 * ridge * w
             g[:, d] = d_eta.sum(axis=1)
@@ -245,10 +253,11 @@ class SkillMap:
         w, b = result.x[:, :d], result.x[:, d]
         mean = self._mean(feats, w, b)
         ssr = np.sum((mean - y) ** 2, axis=1)
-        item_var = np.mean(mean * (1 - mean), axis=1) * self._inv_items
+        item_var = np.mean(mean * (1 - mean), axis=1) * self.inv_items
         self.weights_ = w
         self.bias_ = b
-        self.noise_scale_ = np.sqrt(np.maximum(ssr / (n - d - 1) - item_var, 1e-6))
+        self.noise_scale_ = np.sqrt(np.maximum(
+            ssr / (n - d - 1) - item_var - maths.SCORE_RESOLUTION_SD**2, 1e-6))
         self.converged_ = result.converged
         self.n_features_ = d
         return self
@@ -286,13 +295,12 @@ class SkillMap:
         mean = self._mean(feats, self.weights_, self.bias_)
         if kind == "mean":
             return mean
-        scale = np.sqrt(self.noise_scale_[:, None] ** 2 + mean * (1 - mean) * self._inv_items)
-        noise = np.random.default_rng(seed).standard_normal(mean.shape)
-        return np.clip(mean + scale * noise, 0.0, 1.0)
+        return maths.predictive_scores(mean, self.predictive_scale(mean), None,
+                                       np.random.default_rng(seed))
 
 
 def _summarize_draws(draws: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean and the :data:`~sloth.estimator.QUANTILES` of draws shaped (S, m), each (m,)."""
+    """Mean and the :data:`~sloth.posterior.QUANTILES` of draws shaped (S, m), each (m,)."""
     out = {"mean": draws.mean(axis=0)}
     for name, q in QUANTILES.items():
         out[name] = np.quantile(draws, q, axis=0)
@@ -358,7 +366,7 @@ class DownstreamPredictor:
                 f"{name} must be a DataFrame or a ScoreTable, got {type(data).__name__}"
             )
         frame = data.reset_index(drop=True)
-        self.model._check_prediction_frame(frame, name)
+        self.model.posterior_.validate_frame(frame, name, models_only=True)
         return frame
 
     def fit(self, data: pd.DataFrame | ScoreTable) -> Self:
@@ -374,7 +382,6 @@ class DownstreamPredictor:
         -------
         self
         """
-        self.model._check_fitted()
         frame = self._frame(data, "data")
         if self.benchmark not in frame.columns:
             raise DataValidationError(
@@ -537,14 +544,14 @@ def evaluate_downstream(
     -------
     DownstreamEvaluation
     """
-    model._check_fitted()
+    posterior = model.posterior_
     unknown = [m for m in methods if m not in DOWNSTREAM_METHODS]
     if unknown:
         raise ValueError(f"methods {unknown} are unknown; choose among {DOWNSTREAM_METHODS}")
     frame = downstream.to_frame() if isinstance(downstream, ScoreTable) else pd.DataFrame(
         downstream)
-    model._check_prediction_frame(frame, "downstream")
-    if benchmark in model.benchmarks_:
+    posterior.validate_frame(frame, "downstream", models_only=True)
+    if benchmark in posterior.benchmarks:
         raise DataValidationError(
             f"benchmark {benchmark!r} was used to fit the skill model; downstream prediction "
             "needs a benchmark left out of the fit: refit without it"
@@ -605,7 +612,7 @@ def evaluate_downstream(
             pmap = SkillMap(floor, n_items=n_items, ridge=ridge).fit(
                 pcs[train & ok], y[train & ok])
             mean = pmap.predict_draws(np.nan_to_num(pcs[test]), kind="mean")[0]
-            scale = np.sqrt(pmap.noise_scale_[0] ** 2 + mean * (1 - mean) * pmap._inv_items)
+            scale = pmap.predictive_scale(mean[None])[0]
             results["score_pcs"] = _normal_summary(mean, scale)
         for name, shared in (("flops_sigmoid_family_intercept", False),
                              ("flops_sigmoid_shared", True)):

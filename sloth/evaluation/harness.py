@@ -151,7 +151,7 @@ def sloth_forecaster(
             draws = forecast_draws(model, task.test, observed, kind="score", seed=seed)
         else:
             model, seconds = fitted(task, include_observed=True)
-            draws = model._predict_draws(task.test, "score", seed)
+            draws = model.posterior_.predict_draws(task.test, kind="score", seed=seed)
         return draws, seconds, None
 
     forecaster = Forecaster(name, run)

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import scipy.linalg
 
-from sloth.model import ModelStructure
+from sloth.model import ModelStructure, maths
 from sloth.model.design import FitArrays
 
 __all__ = ["benchmark_information", "choose_anchors", "to_anchored"]
@@ -22,33 +22,32 @@ __all__ = ["benchmark_information", "choose_anchors", "to_anchored"]
 def benchmark_information(values: dict[str, np.ndarray], arrays: FitArrays) -> np.ndarray:
     """Signal-to-noise of each benchmark about the skills at a solution, shape (J,).
 
-    ``w_j = (1 - c_j) mean_i[s'(eta_ij)] / sd_j * sqrt(coverage_j)``: the slope of the mean score
-    per unit logit, averaged over the observed models, over the score's noise sd, scaled by the
-    square root of the fraction of models observed. Near-floor benchmarks have steep logits but
-    little information; this weighting keeps them from being chosen as anchors.
+    ``w_j = mean_i[dm_ij/deta_ij / s_ij] * sqrt(coverage_j)``: the slope of the mean score per
+    unit of linear predictor (:func:`sloth.model.maths.link_slope`, with the solution's link
+    parameters when its link has them), over the score's scale
+    (:func:`sloth.model.maths.observation_scale`), averaged over the observed models and
+    scaled by the square root of the fraction of models observed. Near-floor benchmarks have
+    steep linear predictors but little information; this weighting keeps them from being
+    chosen as anchors.
 
     Parameters
     ----------
     values : dict of ndarray
-        Exploratory site values: family_offset (F, d), skill_slope (P, d), loading_free
-        (J, d), intercept (J,), noise_scale (J,).
+        Site values of the exploratory model: ``family_offset`` (F, d), ``skill_slope``
+        (P, d), ``loading_free`` (J, d), ``intercept`` and ``noise_scale`` (J,), and the
+        link's ``link_shape`` / ``link_ceiling`` (J,) where it has them.
     arrays : FitArrays
-        The fit's arrays (``n`` models, ``m`` observed cells).
-
-    Returns
-    -------
-    ndarray, shape (J,)
     """
-    skills = values["family_offset"][arrays.family_index] + arrays.covariates @ values[
-        "skill_slope"
-    ]
+    skills = maths.compute_skills(values["family_offset"], values["skill_slope"],
+                                  arrays.covariates, arrays.family_index)
     loading = values["loading_free"]
     rows, cols = arrays.obs_model, arrays.obs_benchmark
-    eta = np.sum(skills[rows] * loading[cols], axis=1) + values["intercept"][cols]
-    sig = 1.0 / (1.0 + np.exp(-eta))
-    slope = (1.0 - arrays.floors[cols]) * sig * (1.0 - sig)
-    mean = arrays.floors[cols] + (1.0 - arrays.floors[cols]) * sig
-    sd = np.sqrt(values["noise_scale"][cols] ** 2 + mean * (1 - mean) * arrays.inv_items[cols])
+    eta = maths.cell_predictor(skills, loading, values["intercept"], rows, cols)
+    link = {k: v[cols] for k, v in maths.link_parameters(values).items()}
+    floors = arrays.floors[cols]
+    slope = maths.link_slope(eta, floors, **link)
+    mean = maths.link_mean(eta, floors, **link)
+    sd = maths.observation_scale(mean, values["noise_scale"][cols], arrays.inv_items[cols])
     n_bench = loading.shape[0]
     count = np.bincount(cols, minlength=n_bench)
     snr = np.bincount(cols, weights=slope / sd, minlength=n_bench) / np.maximum(count, 1)

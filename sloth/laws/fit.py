@@ -4,10 +4,11 @@ The estimator of Hoffmann et al. (2022, approach 3) as corrected by Besiroglu et
 minimize ``sum_i Huber_delta(log L_hat(N_i, D_i) - log L_i)`` (``delta = 1e-3``) over the
 law's parameters with L-BFGS from every point of a grid of starts, keep the best optimum.
 Here the objective is divided by ``delta`` (same minimizer, unit-scale values), all starts
-are stepped together (:func:`sloth.optim.batched_lbfgs`), and the best few distinct
-optima are polished by a second, tighter L-BFGS pass (all in float64). Bootstrap intervals
-refit the law on runs resampled with replacement, each refit started from the best few
-optima of the full-data fit.
+are stepped together (:func:`sloth.laws.solver.multistart` on
+:func:`sloth.optim.batched_lbfgs`), and the best few distinct optima are polished by a
+second, tighter L-BFGS pass (all in float64). Bootstrap intervals refit the law on runs
+resampled with replacement, each refit started from the best few optima of the full-data
+fit.
 
 How Farseer is made to converge reliably
 ----------------------------------------
@@ -31,7 +32,6 @@ log loss; and (7) reports how many starts reach the best optimum
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -46,7 +46,8 @@ import pandas as pd
 from sloth.exceptions import DataValidationError
 from sloth.laws.forms import LawForm, get_law
 from sloth.laws.runs import validate_runs
-from sloth.optim import _padded_call, batched_lbfgs
+from sloth.laws.solver import BEST_RTOL, box_bounds, make_objective, multistart
+from sloth.optim import batched_lbfgs
 
 __all__ = [
     "FORMAT",
@@ -60,146 +61,9 @@ __all__ = [
 #: ``format`` tag of saved fit files.
 FORMAT = "sloth.laws.fits"
 _VERSION = 1
-#: Relative objective tolerance within which a start counts as reaching the best optimum.
-BEST_RTOL = 1e-6
 
 
-# ------------------------------------------------------------------------ the objective
-
-
-@functools.cache
-def _jitted_objective(log_loss, penalty, n_par: int):
-    import jax
-    import jax.numpy as jnp
-
-    def per_row(theta, w, x_n, x_d, y, delta, pen_weight):
-        params = [theta[:, i, None] for i in range(n_par)]
-        r = log_loss(params, x_n[None, :], x_d[None, :], jnp) - y[None, :]
-        a = jnp.abs(r)
-        h = jnp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)) / delta
-        value = jnp.sum(w * h, axis=1)
-        if penalty is not None:
-            value = value + pen_weight * penalty(theta, jnp)
-        return value
-
-    def total(theta, *args):
-        v = per_row(theta, *args)
-        return jnp.sum(v), v
-
-    return jax.jit(jax.value_and_grad(total, has_aux=True))
-
-
-def _pad_width(n: int) -> int:
-    """Runs are padded (with zero weight) to a power of two, so that data sets of similar
-    size share compiled objectives."""
-    return max(256, 1 << (int(n) - 1).bit_length())
-
-
-def _make_fg(form: LawForm, x_n, x_d, y, weights: np.ndarray, delta: float,
-             pen_weight: float = 1.0):
-    """``fg(x (k, P), rows (k,))`` for problems whose data weights are ``weights[rows]``
-    (``weights`` of shape (S, n), or (1, n) shared by all problems)."""
-    import jax
-    import jax.numpy as jnp
-
-    fn = _jitted_objective(form.log_loss, form.penalty, form.n_params)
-    n = len(y)
-    pad = _pad_width(n) - n
-    weights = np.pad(np.asarray(weights, dtype=float), ((0, 0), (0, pad)))
-    with jax.enable_x64(True):
-        data = tuple(jnp.asarray(np.pad(np.asarray(v, dtype=float), (0, pad)))
-                     for v in (x_n, x_d, y))
-        scalars = (jnp.asarray(float(delta)), jnp.asarray(float(pen_weight)))
-    shared = weights.shape[0] == 1
-
-    def fg(x: np.ndarray, rows: np.ndarray):
-        # one weight row per problem even when shared: a single compiled shape per batch size
-        w = np.broadcast_to(weights, (len(rows), weights.shape[1])) if shared else weights[rows]
-        with jax.enable_x64(True):
-            (_, v), g = fn(jnp.asarray(x, dtype=jnp.float64), jnp.asarray(w, dtype=jnp.float64),
-                           *data, *scalars)
-            return np.asarray(v), np.asarray(g)
-
-    return fg
-
-
-@dataclass(frozen=True)
-class _MultiStart:
-    theta: np.ndarray            # (P,) best optimum
-    fun: float
-    x: np.ndarray                # (S, P) final points of the starts run
-    f: np.ndarray                # (S,)
-    n_grid: int
-    n_starts: int
-    n_best: int
-    distinct: np.ndarray         # (K, P) best distinct optima, best first
-
-
-def _distinct(x: np.ndarray, f: np.ndarray, k: int, tol: float = 1e-3) -> np.ndarray:
-    order = np.argsort(f)
-    keep: list[np.ndarray] = []
-    for i in order:
-        if not np.isfinite(f[i]):
-            break
-        if all(np.max(np.abs(x[i] - y)) > tol for y in keep):
-            keep.append(x[i])
-        if len(keep) >= k:
-            break
-    return np.array(keep).reshape(-1, x.shape[1])
-
-
-def _polish(form: LawForm, fg, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A second, tighter L-BFGS pass (longer memory, tolerances at round-off) from the best
-    distinct optima; returns their final points (K, P) and objectives (K,)."""
-    lower, upper = _bounds(form)
-    res = batched_lbfgs(fg, thetas, lower, upper, maxiter=3000, memory=20, ftol=1e-16,
-                        gtol=1e-13)
-    return res.x, res.fun
-
-
-def _multistart(form: LawForm, starts: np.ndarray, x_n, x_d, y, *, weights=None,
-                delta: float = 1e-3, max_starts: int | None = None,
-                polish: int = 3, maxiter: int = 500, pen_weight: float = 1.0) -> _MultiStart:
-    """Multi-start robust fit from ``starts`` (S, P); the best ``max_starts`` by initial
-    objective are run when the grid is larger."""
-    starts = np.asarray(starts, dtype=float)
-    n_grid = len(starts)
-    lower, upper = _bounds(form)
-    starts = np.clip(starts, lower, upper)
-    w_row = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    fg_one = _make_fg(form, x_n, x_d, y, w_row[None, :], delta, pen_weight)
-    if max_starts is not None and n_grid > max_starts:
-        f0 = np.concatenate([
-            _padded_call(fg_one, chunk, np.zeros(len(chunk), dtype=int))[0]
-            for chunk in np.array_split(starts, math.ceil(n_grid / 4096))])
-        f0 = np.where(np.isfinite(f0), f0, np.inf)
-        starts = starts[np.argsort(f0, kind="stable")[:max_starts]]
-    res = batched_lbfgs(fg_one, starts, lower, upper, maxiter=maxiter)
-    distinct = _distinct(res.x, res.fun, max(polish, 1))
-    if len(distinct) == 0:
-        raise DataValidationError(
-            f"the {form.name} law could not be evaluated at any start on these runs "
-            "(non-finite objective); check that N, D and loss are positive and of plausible "
-            "size")
-    best_theta, best_f = distinct[0], float(np.min(res.fun))
-    if polish:
-        px, pf = _polish(form, fg_one, distinct[:polish])
-        i = int(np.argmin(pf))
-        if pf[i] < best_f:
-            best_theta, best_f = px[i], float(pf[i])
-    n_best = int(np.sum(res.fun <= best_f + BEST_RTOL * max(1.0, abs(best_f))))
-    others = [t for t in distinct if np.max(np.abs(t - best_theta)) > 1e-3]
-    return _MultiStart(theta=best_theta, fun=best_f, x=res.x, f=res.fun, n_grid=n_grid,
-                       n_starts=len(starts), n_best=n_best,
-                       distinct=np.vstack([best_theta[None, :], *[t[None, :] for t in others]]))
-
-
-def _bounds(form: LawForm) -> tuple[np.ndarray, np.ndarray]:
-    if form.bounds is None:
-        inf = np.full(form.n_params, np.inf)
-        return -inf, inf
-    b = np.asarray(form.bounds, dtype=float)
-    return b[:, 0], b[:, 1]
+# ------------------------------------------------------------------------ bootstrap
 
 
 def _bootstrap(form: LawForm, starts: np.ndarray, x_n, x_d, y, *, n_boot: int,
@@ -210,8 +74,8 @@ def _bootstrap(form: LawForm, starts: np.ndarray, x_n, x_d, y, *, n_boot: int,
     k = len(starts)
     weights = np.repeat(counts, k, axis=0)                       # (B K, n)
     x0 = np.tile(starts, (n_boot, 1))                            # (B K, P)
-    lower, upper = _bounds(form)
-    fg = _make_fg(form, x_n, x_d, y, weights, delta, pen_weight)
+    lower, upper = box_bounds(form)
+    fg = make_objective(form, x_n, x_d, y, weights, delta, pen_weight)
     res = batched_lbfgs(fg, x0, lower, upper, maxiter=1000)
     f = res.fun.reshape(n_boot, k)
     x = res.x.reshape(n_boot, k, -1)
@@ -530,8 +394,8 @@ def fit_law(runs: pd.DataFrame, law: str | LawForm = "chinchilla", *, delta: flo
     if grid.shape[1] != form.n_params:
         raise DataValidationError(f"starts have {grid.shape[1]} columns; the {form.name} law "
                                   f"has {form.n_params} parameters {form.param_names}")
-    ms = _multistart(form, grid, x_n, x_d, y, delta=delta, max_starts=max_starts,
-                     pen_weight=pen_weight)
+    ms = multistart(form, grid, x_n, x_d, y, delta=delta, max_starts=max_starts,
+                    pen_weight=pen_weight)
     diagnostics: dict[str, Any] = {"objective": ms.fun, "n_grid": ms.n_grid,
                                    "n_starts": ms.n_starts, "n_best": ms.n_best,
                                    "best_rtol": BEST_RTOL}

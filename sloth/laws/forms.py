@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from sloth.exceptions import DataValidationError
+from sloth.laws.solver import multistart
 
 __all__ = [
     "CHINCHILLA",
@@ -383,12 +384,11 @@ def _farseer_grid(x_n, x_d, y) -> np.ndarray:
     # Continuation from Chinchilla: fit the 5-parameter law in Farseer's units (a quick,
     # well-posed problem), map it onto Farseer (chinchilla_to_farseer), then perturb the
     # N-dependence (slope c_k and curvature p_k) of each of Farseer's three terms.
-    from sloth.laws.fit import _multistart
-
     grid_c = _chinchilla_grid(x_n, x_d, y)
     grid_c[:, 1] -= grid_c[:, 3] * np.log(FARSEER_N0)   # same grid, rescaled units
     grid_c[:, 2] -= grid_c[:, 4] * np.log(FARSEER_D0)
-    res = _multistart(CHINCHILLA, grid_c, x_n, x_d, y, delta=1e-3, max_starts=32, polish=1)
+    res = multistart(CHINCHILLA, grid_c, x_n, x_d, y, delta=1e-3, max_starts=32,
+                     polish_best=1)
     e, a_ref, b_ref, alpha, beta = res.theta
     base = chinchilla_to_farseer(np.array([e, a_ref + alpha * np.log(FARSEER_N0),
                                            b_ref + beta * np.log(FARSEER_D0), alpha, beta]))

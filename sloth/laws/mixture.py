@@ -21,7 +21,7 @@ import pandas as pd
 
 from sloth.exceptions import DataValidationError
 from sloth.laws.fit import LawFit
-from sloth.laws.optimal import _loss_fn, compute_optimal, minimize_over_n, optimal_allocation
+from sloth.laws.optimal import compute_optimal, loss_function, minimize_over_n, optimal_allocation
 
 __all__ = ["compare_skills", "mixture_loss", "mixture_optimum", "mixture_sweep"]
 
@@ -50,7 +50,7 @@ def _thetas(fits: Mapping[str, LawFit], use_draws: bool) -> tuple[dict[str, np.n
 
 def _mixture_fn(fits: Mapping[str, LawFit], w: Mapping[str, float],
                 thetas: Mapping[str, np.ndarray]):
-    parts = [(w[k], _loss_fn(fits[k].form, thetas[k])) for k in fits if w[k] > 0]
+    parts = [(w[k], loss_function(fits[k].form, thetas[k])) for k in fits if w[k] > 0]
 
     def loss(log_n: np.ndarray, log_d: np.ndarray) -> np.ndarray:
         return sum(wk * fn(log_n, log_d) for wk, fn in parts)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sloth.exceptions import DataValidationError
+from sloth.exceptions import DataValidationError, issue_warning
 from sloth.laws.fit import LawFit
 from sloth.laws.forms import LawForm
 from sloth.laws.runs import validate_runs
@@ -32,6 +32,7 @@ __all__ = [
     "compute_optimal",
     "group_by_budget",
     "isoflop_fit",
+    "loss_function",
     "minimize_over_n",
     "optimal_allocation",
 ]
@@ -39,9 +40,23 @@ __all__ = [
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 
-def _loss_fn(form: LawForm, thetas: np.ndarray) -> Callable[[np.ndarray, np.ndarray],
-                                                             np.ndarray]:
-    """``loss(log_n, log_d)`` for arrays of shape (S, ...) given ``thetas`` (S, P)."""
+def loss_function(form: LawForm, thetas: np.ndarray
+                  ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The loss of ``S`` parameter vectors as a function of log inputs.
+
+    Parameters
+    ----------
+    form : LawForm
+        The law.
+    thetas : ndarray, shape (S, P) or (P,)
+        Internal parameters.
+
+    Returns
+    -------
+    callable
+        ``loss(log_n, log_d)``: arrays of shape (S, ...) of natural-log N and D, to losses
+        of the same shape (row ``s`` with ``thetas[s]``; overflow gives ``inf``, silently).
+    """
     thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
 
     def loss(log_n: np.ndarray, log_d: np.ndarray) -> np.ndarray:
@@ -145,12 +160,12 @@ def optimal_allocation(form: LawForm, thetas: np.ndarray, compute: Sequence[floa
     if form.optimum is not None and method in ("auto", "closed"):
         n_opt, d_opt = form.optimum(thetas, compute)
         with np.errstate(invalid="ignore", divide="ignore"):
-            loss_opt = _loss_fn(form, thetas)(np.log(n_opt), np.log(d_opt))
+            loss_opt = loss_function(form, thetas)(np.log(n_opt), np.log(d_opt))
         return n_opt, d_opt, loss_opt
     out_u, out_f = [], []
     for start in range(0, len(thetas), chunk):
         part = thetas[start:start + chunk]
-        u, f = minimize_over_n(_loss_fn(form, part), len(part), compute, span=span,
+        u, f = minimize_over_n(loss_function(form, part), len(part), compute, span=span,
                                n_grid=n_grid)
         out_u.append(u)
         out_f.append(f)
@@ -206,8 +221,8 @@ def compute_optimal(fit: LawFit, compute: float | Sequence[float] | np.ndarray, 
         draws = (nd, dd, dd / nd, fd)
     table = _summarize(compute, point, draws, level)
     if np.isnan(point[0]).any():
-        warnings.warn(f"the fitted {fit.law} law has no interior compute optimum at budgets "
-                      f"{compute[np.isnan(point[0][0])].tolist()}", UserWarning, stacklevel=2)
+        issue_warning(f"the fitted {fit.law} law has no interior compute optimum at "
+                      f"budgets {compute[np.isnan(point[0][0])].tolist()}")
     return table
 
 

@@ -8,14 +8,18 @@ them), its final validation ``loss``, and optionally a skill or data-domain colu
 from __future__ import annotations
 
 import re
-import warnings
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sloth.exceptions import DataNotFoundError, DataValidationError
+from sloth.exceptions import (
+    DataNotFoundError,
+    DataValidationError,
+    DataWarning,
+    issue_warning,
+)
 
 __all__ = [
     "CHINCHILLA_FILE",
@@ -141,10 +145,10 @@ def validate_runs(runs: pd.DataFrame, *, skill_column: str | None = None,
         ratio = out["C"] / (6.0 * out["N"] * out["D"])
         off = (ratio - 1.0).abs() > check_compute
         if off.any():
-            warnings.warn(
-                f"C differs from 6 N D by more than {check_compute:.0%} at {_rows(runs.index[off])}"
-                "; the laws are fitted on D and compute-optimal allocation assumes C = 6 N D",
-                UserWarning, stacklevel=2)
+            issue_warning(
+                f"C differs from 6 N D by more than {check_compute:.0%} at "
+                f"{_rows(runs.index[off])}; the laws are fitted on D and compute-optimal "
+                "allocation assumes C = 6 N D", DataWarning)
     out = out[list(RUN_COLUMNS)]
     if skill_column is not None:
         if skill_column not in runs.columns:

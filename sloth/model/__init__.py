@@ -3,7 +3,7 @@ design and simulated leaderboards with known truth.
 
 - :mod:`sloth.model.maths`: skills, linear predictor, link, mean score, score scale (NumPy
   and JAX alike): the only statement of these formulas.
-- :mod:`sloth.model.priors`: prior scales.
+- :mod:`sloth.model.priors`: prior scales and the prior distribution of each site.
 - :mod:`sloth.model.structure`: sizes, anchors, link and noise of a fit.
 - :mod:`sloth.model.skill_model`: the NumPyro model as a plain function of arrays.
 - :mod:`sloth.model.design`: covariate standardization and model arrays.
@@ -24,7 +24,7 @@ from sloth.model.maths import (
     observation_scale,
     score_distribution,
 )
-from sloth.model.priors import DEFAULT_PRIORS, default_priors
+from sloth.model.priors import DEFAULT_PRIORS, default_priors, prior_distributions
 from sloth.model.skill_model import skill_model
 from sloth.model.structure import ModelStructure, assemble_loadings
 
@@ -43,6 +43,7 @@ __all__ = [
     "link_mean",
     "link_slope",
     "observation_scale",
+    "prior_distributions",
     "score_distribution",
     "skill_model",
 ]

@@ -6,19 +6,27 @@ For model ``i`` of family ``f(i)`` with standardized covariates ``x_i`` (P,)::
     eta_ij  = Lambda_j . theta_i + b_j (+ v_{f(i)j})          linear predictor
     m_ij    = c_j + (1 - c_j) * h_j * r_k(eta_ij)            mean score        (link_mean)
     s_ij    = sqrt(sigma_j^2 + m_ij (1 - m_ij) / n_j + r^2)  score scale       (observation_scale)
+    y_ij    ~ StudentT(1 + nu, m_ij, s_ij) or Normal          observed score    (score_distribution)
 
 This module is the only statement of these formulas: the NumPyro model
 (:func:`sloth.model.skill_model.skill_model`), the posterior's derived quantities, predictions,
-forecasts, the anchor heuristic and the diagnostics all call it. Functions dispatch on the type
-of their first array argument: NumPy in, NumPy out; JAX in, JAX out.
+forecasts, the anchor heuristic and the diagnostics all call it, as attributes of the module
+(``maths.link_mean(...)``), so that swapping a function here reaches every caller. Functions
+dispatch on the type of their first array argument: NumPy in, NumPy out; JAX in, JAX out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+
+# numpyro itself first: after arviz_base has registered numpyro with lazy_loader, importing
+# ``numpyro.distributions`` before ``numpyro`` leaves the package without its
+# ``distribution`` attribute, and numpyro.factor (used by NumPyro's own potential) fails
+import numpyro  # noqa: F401
 import numpyro.distributions as dist
 
 #: A NumPy or JAX array.
@@ -28,6 +36,12 @@ NOISE_MODELS = ("student_t", "normal")
 
 #: Link functions from the linear predictor to the mean score (see :func:`link_mean`).
 LINKS = ("logistic", "richards", "ceiling", "flexible")
+
+#: Per-benchmark parameters of the flexible links (sites and posterior variables, shape (J,)),
+#: absent for the logistic link; they fill the keywords ``shape`` and ``ceiling`` of
+#: :func:`link_mean` and :func:`link_slope` (see :func:`link_parameters`).
+LINK_VARIABLES = ("link_shape", "link_ceiling")
+_LINK_KEYWORDS = dict(zip(LINK_VARIABLES, ("shape", "ceiling"), strict=True))
 
 
 def _xp(x: ArrayLike) -> Any:
@@ -90,6 +104,35 @@ def cell_predictor(
     """Linear predictor of selected cells ``(rows[m], cols[m])``, shape (..., m)."""
     xp = _xp(skills)
     return xp.sum(skills[..., rows, :] * loading[..., cols, :], axis=-1) + intercept[..., cols]
+
+
+def link_parameters(
+    values: Mapping[str, ArrayLike], *, new_axis: int | None = None
+) -> dict[str, ArrayLike]:
+    """The link's parameters among ``values``, as keywords of :func:`link_mean`.
+
+    Parameters
+    ----------
+    values : mapping
+        Site values or posterior draws by name; ``link_shape`` and ``link_ceiling`` (each of
+        shape (..., J)) are taken where present, anything else is ignored.
+    new_axis : int, optional
+        Insert a length-1 axis at this position of each parameter (e.g. ``-2`` to broadcast
+        draws shaped (S, J) over the models of linear predictors shaped (S, n, J)).
+
+    Returns
+    -------
+    dict
+        ``{"shape": ..., "ceiling": ...}`` restricted to the parameters present (empty for
+        the logistic link), so that ``link_mean(eta, floors, **link_parameters(values))``.
+    """
+    out = {}
+    for name, keyword in _LINK_KEYWORDS.items():
+        value = values.get(name)
+        if value is not None:
+            out[keyword] = value if new_axis is None else _xp(value).expand_dims(
+                value, new_axis)
+    return out
 
 
 def link_mean(
@@ -171,15 +214,53 @@ def score_distribution(
 SCORE_RESOLUTION_SD = 0.01 / 12**0.5
 
 
-def observation_scale(mean, noise_scale, inv_items):
+def observation_scale(
+    mean: ArrayLike, noise_scale: ArrayLike, inv_items: ArrayLike
+) -> ArrayLike:
     """Scale of a score: misfit ``sigma_j``, binomial item noise and rounding of the
     reported score (:data:`SCORE_RESOLUTION_SD`) added in quadrature.
 
     Works on NumPy and JAX arrays alike (broadcasting shapes).
+
+    Parameters
+    ----------
+    mean : array, shape (...)
+        Mean score ``m``.
+    noise_scale : array, broadcastable to ``mean``
+        Misfit scale ``sigma_j``.
+    inv_items : array, broadcastable to ``mean``
+        ``1 / n_items`` of the benchmark (0 when unknown).
     """
     return (noise_scale**2 + mean * (1.0 - mean) * inv_items + SCORE_RESOLUTION_SD**2) ** 0.5
 
 
+def predictive_scores(
+    mean: np.ndarray, scale: np.ndarray, noise_df: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draws of observed scores: ``clip(mean + scale * e, 0, 1)`` (NumPy).
+
+    ``e`` is standard Student-t with ``1 + noise_df`` degrees of freedom, or standard normal
+    when ``noise_df`` is ``None`` (the noise of :func:`score_distribution`), clipped because a
+    reported score is a fraction.
+
+    Parameters
+    ----------
+    mean, scale : ndarray, shape (...)
+        Mean score and score scale (:func:`observation_scale`).
+    noise_df : ndarray, broadcastable to ``mean``, or None
+        The noise site ``nu - 1`` (as in :func:`score_distribution`).
+    rng : numpy Generator
+
+    Returns
+    -------
+    ndarray, shape of ``mean``
+    """
+    if noise_df is None:
+        noise = rng.standard_normal(mean.shape)
+    else:
+        noise = rng.standard_t(np.broadcast_to(noise_df + 1.0, mean.shape))
+    return np.clip(mean + scale * noise, 0.0, 1.0)
 
 
 def compute_mean_score(

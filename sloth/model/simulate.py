@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sloth.data.table import ScoreTable
-from sloth.model import observation_scale
+from sloth.model import maths
 from sloth.model.design import CovariateScaler
 
 
@@ -145,8 +145,8 @@ def simulate_leaderboard(
     loading[np.arange(J), primary] = rng.uniform(1.0, 1.8, J)
     intercept = rng.normal(0.0, 0.7, J)
 
-    skills = family_efficiency[family_index] + x @ skill_slope
-    eta = skills @ loading.T + intercept
+    skills = maths.compute_skills(family_efficiency, skill_slope, x, family_index)
+    eta = maths.linear_predictor(skills, loading, intercept)
     tau = np.broadcast_to(np.asarray(family_benchmark_sd, dtype=float), (J,))
     if np.any(tau < 0):
         raise ValueError(f"family_benchmark_sd={family_benchmark_sd!r} must be >= 0")
@@ -154,13 +154,10 @@ def simulate_leaderboard(
     if np.any(tau > 0):  # nothing drawn otherwise: simulations without effects are unchanged
         effect = rng.normal(size=(n_families, J)) * tau
         eta = eta + effect[family_index]
-    mean = floor_arr + (1 - floor_arr) / (1 + np.exp(-eta))
-    scale = observation_scale(mean, noise_scale, inv_items)
-    if np.isfinite(noise_df):
-        noise = rng.standard_t(noise_df, size=mean.shape)
-    else:
-        noise = rng.standard_normal(mean.shape)
-    scores = np.clip(mean + scale * noise, 0.0, 1.0)
+    mean = maths.link_mean(eta, floor_arr)
+    scale = maths.observation_scale(mean, noise_scale, inv_items)
+    scores = maths.predictive_scores(
+        mean, scale, noise_df - 1.0 if np.isfinite(noise_df) else None, rng)
 
     missing = rng.uniform(size=scores.shape) < missing_fraction
     keep = rng.integers(0, J, size=len(models))

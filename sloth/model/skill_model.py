@@ -1,7 +1,6 @@
 """The latent-skill model of benchmark scores as a plain NumPyro function of arrays.
 
-Notation follows DESIGN section 2. For model ``i`` of family ``f(i)`` with standardized
-covariates ``x_i`` (P,), skills are::
+For model ``i`` of family ``f(i)`` with standardized covariates ``x_i`` (P,), skills are::
 
     theta_i = alpha_{f(i)} + B^T x_i                       (d,)
     eta_ij  = Lambda_j . theta_i + b_j
@@ -33,13 +32,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from sloth.model.maths import (
-    cell_predictor,
-    compute_skills,
-    link_mean,
-    observation_scale,
-    score_distribution,
-)
+import sloth.model.maths as maths
+from sloth.model.priors import prior_distributions
 from sloth.model.structure import ModelStructure, assemble_loadings
 
 
@@ -82,23 +76,19 @@ def skill_model(
     anchor_rows, free_rows : int arrays, shapes (d,) and (J - d,), optional
         Anchors as data (see :func:`assemble_loadings`); default ``structure.anchors``.
     """
-    s, pr = structure, structure.priors
+    s = structure
     d, J, P = s.n_skills, s.n_benchmarks, s.n_covariates
+    prior = prior_distributions(s.priors, d)
 
-    skill_slope = numpyro.sample(
-        "skill_slope", dist.Normal(0.0, pr["skill_slope_scale"]).expand([P, d]).to_event(2)
-    )
+    skill_slope = numpyro.sample("skill_slope", prior["skill_slope"].expand([P, d]).to_event(2))
     if s.anchors is None:
         with numpyro.plate("family", s.n_families, dim=-2), numpyro.plate("skill", d, dim=-1):
             family_efficiency = numpyro.sample("family_offset", dist.Normal(0.0, 1.0))
     else:
         family_scale = numpyro.sample(
-            "family_scale", dist.HalfNormal(pr["family_scale_scale"]).expand([d]).to_event(1)
-        )
+            "family_scale", prior["family_scale"].expand([d]).to_event(1))
         if d > 1:
-            corr_chol = numpyro.sample(
-                "family_corr_chol", dist.LKJCholesky(d, pr["family_corr_concentration"])
-            )
+            corr_chol = numpyro.sample("family_corr_chol", prior["family_corr_chol"])
         else:
             corr_chol = jnp.ones((1, 1))
         scale_tril = family_scale[:, None] * corr_chol
@@ -122,36 +112,34 @@ def skill_model(
 
     n_free = len(s.free_rows)
     loading_free = numpyro.sample(
-        "loading_free", dist.Normal(0.0, pr["loading_scale"]).expand([n_free, d]).to_event(2)
-    )
+        "loading_free", prior["loading_free"].expand([n_free, d]).to_event(2))
     loading = numpyro.deterministic(
         "loading", assemble_loadings(s, loading_free, anchor_rows, free_rows))
 
     with numpyro.plate("benchmark", J):
-        intercept = numpyro.sample("intercept", dist.Normal(0.0, pr["intercept_scale"]))
-        noise_scale = numpyro.sample("noise_scale", dist.HalfNormal(pr["noise_scale_scale"]))
+        intercept = numpyro.sample("intercept", prior["intercept"])
+        noise_scale = numpyro.sample("noise_scale", prior["noise_scale"])
         link_shape = link_ceiling = None
         if s.has_shape:
-            link_shape = numpyro.sample("link_shape", dist.LogNormal(0.0, pr["link_shape_scale"]))
+            link_shape = numpyro.sample("link_shape", prior["link_shape"])
         if s.has_ceiling:
-            link_ceiling = numpyro.sample(
-                "link_ceiling", dist.Beta(pr["link_ceiling_a"], pr["link_ceiling_b"])
-            )
+            link_ceiling = numpyro.sample("link_ceiling", prior["link_ceiling"])
     noise_df = None
     if s.noise == "student_t":
-        noise_df = numpyro.sample("noise_df", dist.Gamma(2.0, pr["noise_df_rate"]))
+        noise_df = numpyro.sample("noise_df", prior["noise_df"])
 
-    skills = compute_skills(family_efficiency, skill_slope, covariates, family_index)  # (n, d)
-    eta = cell_predictor(skills, loading, intercept, obs_model, obs_benchmark)
-    mean = link_mean(
+    skills = maths.compute_skills(family_efficiency, skill_slope, covariates, family_index)
+    eta = maths.cell_predictor(skills, loading, intercept, obs_model, obs_benchmark)
+    mean = maths.link_mean(
         eta, floors[obs_benchmark],
         None if link_shape is None else link_shape[obs_benchmark],
         None if link_ceiling is None else link_ceiling[obs_benchmark],
     )
-    scale = observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
+    scale = maths.observation_scale(mean, noise_scale[obs_benchmark], inv_items[obs_benchmark])
     with numpyro.plate("score", obs_model.shape[0]), numpyro.handlers.mask(
         mask=True if score_mask is None else score_mask
     ):
-        numpyro.sample("scores", score_distribution(mean, scale, noise_df), obs=scores)
+        numpyro.sample("scores", maths.score_distribution(mean, scale, noise_df),
+                       obs=scores)
 
 

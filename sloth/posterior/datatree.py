@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import xarray as xr
 
 from sloth.data.table import ScoreTable
 from sloth.model.design import FitArrays
-from sloth.model.maths import compute_mean_score, compute_skills
+from sloth.model.maths import LINK_VARIABLES, compute_mean_score, compute_skills
 
-#: Posterior variables of the flexible links (per benchmark), present when the link has them.
-LINK_VARIABLES = ("link_shape", "link_ceiling")
+#: Posterior variables computed from the others (left out of files, recomputed on reading).
+DERIVED_VARIABLES = ("skills", "mean_score")
 
 
 def skill_labels(n_skills: int) -> list[str]:
@@ -25,7 +27,7 @@ def build_datatree(
     table: ScoreTable,
     arrays: FitArrays,
     covariate_names: tuple[str, ...],
-    attrs: dict[str, str],
+    attrs: Mapping[str, str | int],
 ) -> xr.DataTree:
     """Labelled posterior of a fit.
 
@@ -43,18 +45,11 @@ def build_datatree(
     table : ScoreTable
     arrays : FitArrays
     covariate_names : tuple of str, length P
-    attrs : dict of str
-        Root attributes (configuration, scaler, anchors... as JSON strings).
+    attrs : mapping
+        Root attributes (see :func:`sloth.posterior.fileformat.posterior_attrs`).
     """
     d = samples["skill_slope"].shape[-1]
-    skills = compute_skills(
-        samples["family_efficiency"], samples["skill_slope"], arrays.covariates,
-        arrays.family_index,
-    )
-    mean = compute_mean_score(
-        skills, samples["loading"], samples["intercept"], arrays.floors,
-        samples.get("link_shape"), samples.get("link_ceiling"),
-    )
+    skills, mean = _derived(samples, arrays.covariates, arrays.family_index, arrays.floors)
     corr_chol = samples.get("family_corr_chol")
     if corr_chol is None:
         corr = np.ones((*samples["skill_slope"].shape[:2], 1, 1))
@@ -140,6 +135,46 @@ def build_datatree(
     )
     tree.attrs.update(attrs)
     return tree
+
+
+def _derived(
+    draws: Mapping[str, np.ndarray], covariates: np.ndarray, family_index: np.ndarray,
+    floors: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The derived variables ``skills`` (chain, draw, model, skill) and ``mean_score``
+    (chain, draw, model, benchmark) from the parameter draws."""
+    skills = compute_skills(draws["family_efficiency"], draws["skill_slope"], covariates,
+                            family_index)
+    mean = compute_mean_score(
+        skills, draws["loading"], draws["intercept"], floors, draws.get("link_shape"),
+        draws.get("link_ceiling"),
+    )
+    return skills, mean
+
+
+def without_derived(tree: xr.DataTree) -> xr.DataTree:
+    """A shallow copy of a posterior tree without :data:`DERIVED_VARIABLES`."""
+    out = tree.copy(deep=False)
+    post = out["posterior"].to_dataset()
+    out["posterior"] = xr.DataTree(post.drop_vars(
+        [k for k in DERIVED_VARIABLES if k in post]))
+    return out
+
+
+def with_derived(tree: xr.DataTree) -> xr.DataTree:
+    """A shallow copy of a posterior tree with :data:`DERIVED_VARIABLES` (re)computed from the
+    parameter draws and the ``constant_data`` group, exactly as :func:`build_datatree` does."""
+    out = tree.copy(deep=False)
+    post = out["posterior"].to_dataset()
+    const = out["constant_data"]
+    family_index = table_from_tree(out).family_index
+    draws = {k: post[k].to_numpy() for k in post.data_vars if k not in DERIVED_VARIABLES}
+    skills, mean = _derived(draws, const["covariates"].to_numpy(), family_index,
+                            const["floors"].to_numpy())
+    post["skills"] = (("chain", "draw", "model", "skill"), skills)
+    post["mean_score"] = (("chain", "draw", "model", "benchmark"), mean)
+    out["posterior"] = xr.DataTree(post)
+    return out
 
 
 def table_from_tree(tree: xr.DataTree) -> ScoreTable:

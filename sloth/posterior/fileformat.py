@@ -1,34 +1,363 @@
-"""The posterior file: a netCDF file (h5netcdf) of the fit's ``xarray.DataTree``, no pickle."""
+"""The posterior file: a netCDF file (h5netcdf) of the fit's ``xarray.DataTree``, no pickle.
+
+A sloth posterior file is recognised by its root attributes:
+
+``sloth_format``
+    The id :data:`FORMAT_ID` (``"sloth.posterior"``): files without it are refused, except
+    files of format version 1 (below).
+``format_version``
+    An integer, :data:`FORMAT_VERSION` for files this sloth writes. Files of an older version
+    are migrated on reading by :func:`migrate`; files of a newer version are refused with a
+    message that says which sloth wrote them.
+``sloth_version``
+    The version of sloth that wrote (fitted) the posterior.
+``model_config``, ``sampler_config``
+    JSON objects: the estimator's model settings and sampler settings, one block each (see
+    :meth:`sloth.SlothModel.get_config`).
+``scaler``, ``anchors``, ``skipped``
+    JSON: the covariate standardization, the anchor benchmarks, the models the fit skipped.
+``chain_method``, ``map_seconds``, ``sampling_seconds``
+    How the chains ran and how long the fit took.
+
+Version history:
+
+1. Files of sloth 0.1 before the format had a version: no ``sloth_format`` nor
+   ``format_version``, one ``config`` attribute holding all constructor options together,
+   without ``progress_bar`` and ``registry``, and without ``family_benchmark_effects`` in
+   files written before that option existed.
+2. ``sloth_format`` and ``format_version``; ``config`` split into ``model_config`` and
+   ``sampler_config``, every constructor keyword present.
+
+Files hold no derived variables (:data:`sloth.posterior.datatree.DERIVED_VARIABLES`):
+:func:`write_posterior` leaves them out (they are most of the size) and :func:`read_posterior`
+recomputes them exactly.
+
+Changing the format (for example a new constructor keyword, which every file must carry):
+raise :data:`FORMAT_VERSION` by one, and add to :func:`migrate` the step that brings a file of
+the previous version up (for a new keyword: the value that reproduces what older sloth did).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import xarray as xr
 
-from sloth.exceptions import DataValidationError
+from sloth import __version__
+from sloth.exceptions import CorruptFileError, DataValidationError
+from sloth.io import CHECKSUM_ATTR, open_datatree, save_datatree
+from sloth.posterior.datatree import with_derived, without_derived
+
+__all__ = [
+    "FORMAT_ID",
+    "FORMAT_VERSION",
+    "format_version",
+    "migrate",
+    "model_config",
+    "posterior_attrs",
+    "read_posterior",
+    "sampler_config",
+    "write_posterior",
+]
+
+#: Value of the ``sloth_format`` attribute that marks a sloth posterior file.
+FORMAT_ID = "sloth.posterior"
+
+#: Version of the file format this sloth writes (and the newest it reads).
+FORMAT_VERSION = 2
+
+#: Groups every posterior file holds.
+GROUPS = ("posterior", "observed_data", "constant_data")
+
+#: Root attributes every posterior tree holds once migrated to :data:`FORMAT_VERSION`.
+REQUIRED_ATTRS = ("sloth_format", "format_version", "model_config", "sampler_config",
+                  "scaler", "anchors")
+
+_FIX = "Fix: give a posterior file written by SlothModel.save or 'sloth fit --out FILE'"
+
+
+# ---------------------------------------------------------------------- attributes
+def posterior_attrs(
+    model_config: Mapping[str, Any],
+    sampler_config: Mapping[str, Any],
+    *,
+    scaler: Mapping[str, Any],
+    anchors: Sequence[str],
+    skipped: Sequence[Mapping[str, Any]],
+    chain_method: str,
+    map_seconds: float,
+    sampling_seconds: float,
+) -> dict[str, str | int]:
+    """Root attributes of a fit's posterior tree, in the current file format.
+
+    Parameters
+    ----------
+    model_config, sampler_config : mapping
+        JSON-serializable model and sampler settings (the two blocks of
+        :meth:`sloth.SlothModel.get_config`).
+    scaler : mapping
+        The covariate standardization (:meth:`sloth.model.design.CovariateScaler.to_attrs`).
+    anchors : sequence of str
+        Anchor benchmark of each skill.
+    skipped : sequence of mapping
+        Records of the models the fit skipped.
+    chain_method : str
+        How the chains ran (``"parallel"``, ``"vectorized"``...).
+    map_seconds, sampling_seconds : float
+        Durations of the MAP fits and of sampling.
+
+    Returns
+    -------
+    dict
+        Attribute name -> value (JSON strings, and the integer ``format_version``).
+    """
+    return {
+        "sloth_format": FORMAT_ID,
+        "format_version": FORMAT_VERSION,
+        "sloth_version": __version__,
+        "model_config": json.dumps(dict(model_config)),
+        "sampler_config": json.dumps(dict(sampler_config)),
+        "scaler": json.dumps(dict(scaler)),
+        "anchors": json.dumps(list(anchors)),
+        "skipped": json.dumps([dict(r) for r in skipped]),
+        "chain_method": str(chain_method),
+        "map_seconds": f"{map_seconds:.3f}",
+        "sampling_seconds": f"{sampling_seconds:.3f}",
+    }
+
+
+def format_version(tree: xr.DataTree) -> int:
+    """Format version of a posterior tree (1 for trees of sloth before format versions).
+
+    Raises
+    ------
+    DataValidationError
+        If the tree carries another format's id or a version that is not an integer.
+    """
+    attrs = tree.attrs
+    if "sloth_format" not in attrs:
+        return 1
+    if attrs["sloth_format"] != FORMAT_ID:
+        raise DataValidationError(
+            f"sloth_format is {attrs['sloth_format']!r}, not {FORMAT_ID!r}: not a sloth "
+            "posterior"
+        )
+    version = attrs.get("format_version")
+    try:
+        number = int(version)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != version or number < 1:
+        raise DataValidationError(
+            f"format_version is {version!r}, not a positive integer: a damaged sloth posterior"
+        )
+    return number
+
+
+def _block(tree: xr.DataTree, name: str) -> dict[str, Any]:
+    if format_version(tree) < FORMAT_VERSION:
+        tree = migrate(tree, format_version(tree))
+    if name not in tree.attrs:
+        raise DataValidationError(
+            f"the posterior has no {name!r} attribute: it was not written by sloth"
+        )
+    try:
+        block = json.loads(tree.attrs[name])
+    except (TypeError, ValueError):
+        block = None
+    if not isinstance(block, dict):
+        raise DataValidationError(
+            f"the {name!r} attribute of the posterior is not a JSON object: a damaged file"
+        )
+    return block
+
+
+def model_config(tree: xr.DataTree) -> dict[str, Any]:
+    """The model settings a posterior was fitted with (migrated from older trees).
+
+    Raises
+    ------
+    DataValidationError
+        If ``tree`` holds no sloth settings.
+    """
+    return _block(tree, "model_config")
+
+
+def sampler_config(tree: xr.DataTree) -> dict[str, Any]:
+    """The sampler settings a posterior was fitted with (migrated from older trees).
+
+    Raises
+    ------
+    DataValidationError
+        If ``tree`` holds no sloth settings.
+    """
+    return _block(tree, "sampler_config")
+
+
+# ---------------------------------------------------------------------- migration
+#: Sampler settings of format 1's single ``config`` (the other keys are model settings).
+_V1_SAMPLER_KEYS = ("num_chains", "num_warmup", "num_samples", "target_accept", "dense_mass",
+                    "max_tree_depth", "map_starts", "seed")
+
+
+def _from_1(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2: ``config`` split into model and sampler blocks, with the keywords
+    format 1 lacked set to what sloth did then."""
+    try:
+        config = json.loads(attrs.pop("config"))
+    except (KeyError, TypeError, ValueError):
+        config = None
+    if not isinstance(config, dict):
+        raise DataValidationError(
+            "no JSON object in the 'config' attribute: not a sloth posterior"
+        )
+    config.setdefault("link", "logistic")  # files before the flexible links
+    config.setdefault("family_benchmark_effects", False)  # files before the option
+    config.setdefault("registry", None)  # format 1 kept no registry: the default one
+    sampler = {k: config.pop(k) for k in _V1_SAMPLER_KEYS if k in config}
+    sampler.setdefault("progress_bar", False)  # format 1 loaded models silent
+    attrs.update(sloth_format=FORMAT_ID, model_config=json.dumps(config),
+                 sampler_config=json.dumps(sampler))
+    return attrs
+
+
+#: Migration steps: version v -> the function bringing a file's root attributes to v + 1.
+_STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_1}
+
+
+def migrate(tree: xr.DataTree, from_version: int) -> xr.DataTree:
+    """A posterior tree of format ``from_version`` brought to :data:`FORMAT_VERSION`.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A posterior tree as read from a file of format ``from_version``; not modified.
+    from_version : int
+        Its format version (see :func:`format_version`).
+
+    Returns
+    -------
+    xarray.DataTree
+        A shallow copy with the attributes of the current format.
+
+    Raises
+    ------
+    DataValidationError
+        If ``from_version`` is newer than this sloth reads, or not a known version.
+    """
+    if from_version > FORMAT_VERSION:
+        raise DataValidationError(_too_new_message(tree, from_version))
+    if from_version < 1:
+        raise DataValidationError(f"format version {from_version} does not exist")
+    out = tree.copy(deep=False)
+    attrs = dict(out.attrs)
+    for version in range(from_version, FORMAT_VERSION):
+        attrs = _STEPS[version](attrs)
+        attrs["format_version"] = version + 1
+    out.attrs = attrs
+    return out
+
+
+def _too_new_message(tree: xr.DataTree, version: int) -> str:
+    writer = tree.attrs.get("sloth_version", "an unknown version")
+    return (
+        f"written by sloth {writer} with format version {version}; this sloth "
+        f"({__version__}) reads up to format version {FORMAT_VERSION}: upgrade sloth"
+    )
+
+
+# ---------------------------------------------------------------------- files
+def _write(tree: xr.DataTree, path: str) -> None:
+    """The one place bytes go to disk: atomically (a failed or interrupted write leaves the
+    previous file whole), with a checksum of the data verified on the written file."""
+    save_datatree(tree, path)
 
 
 def write_posterior(tree: xr.DataTree, path: str | os.PathLike) -> None:
-    """Write a posterior tree to ``path`` (netCDF through h5netcdf)."""
-    tree.to_netcdf(os.fspath(path), engine="h5netcdf")
+    """Write a posterior tree to ``path`` (netCDF through h5netcdf) in the current format.
+
+    The derived variables are left out (:func:`read_posterior` recomputes them).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit's posterior (:attr:`sloth.SlothModel.idata_`), of any format version.
+    path : str or path-like
+
+    Raises
+    ------
+    DataValidationError
+        If ``tree`` is not a sloth posterior (no groups or settings of one).
+    """
+    version = format_version(tree)
+    if version < FORMAT_VERSION:
+        tree = migrate(tree, version)
+    missing = [g for g in GROUPS if g not in tree.children]
+    missing += [a for a in REQUIRED_ATTRS if a not in tree.attrs]
+    if missing:
+        raise DataValidationError(
+            f"cannot write a posterior without {missing}: pass the DataTree of a fitted "
+            "SlothModel (its idata_)"
+        )
+    _write(without_derived(tree), os.fspath(path))
 
 
 def read_posterior(path: str | os.PathLike) -> xr.DataTree:
-    """Read a posterior tree written by :func:`write_posterior`, fully loaded into memory.
+    """Read a posterior file, migrated to the current format, with its derived variables.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`write_posterior` (any format version up to
+        :data:`FORMAT_VERSION`).
+
+    Returns
+    -------
+    xarray.DataTree
+        Fully loaded into memory (the file is closed).
 
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
     DataValidationError
-        The file is not a sloth posterior file.
+        The file is not a readable netCDF file, not a sloth posterior, or of a newer format
+        than this sloth reads; the message names the file.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no posterior file at {path!r}: fit and save one first")
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
-    tree.close()
-    if "config" not in tree.attrs:
-        raise DataValidationError(f"{path!r} is not a sloth posterior file (no config)")
-    return tree
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise FileNotFoundError(f"no posterior file at {name!r}: fit and save one first")
+    # unreadable bytes, or data that differ from the file's checksum: CorruptFileError
+    tree = open_datatree(name, what="posterior file", fix=_FIX)
+    if "sloth_format" not in tree.attrs and "config" not in tree.attrs:
+        raise _not_sloth(name, "it has no 'sloth_format' attribute")
+    missing = [g for g in GROUPS if g not in tree.children]
+    if missing:
+        raise _not_sloth(name, f"it lacks the groups {missing}")
+    try:
+        version = format_version(tree)
+    except DataValidationError as exc:
+        raise _not_sloth(name, str(exc)) from None
+    if version > FORMAT_VERSION:
+        raise DataValidationError(f"{name!r} was {_too_new_message(tree, version)}")
+    if version >= 2 and CHECKSUM_ATTR not in tree.attrs:
+        raise CorruptFileError(
+            f"{name!r} claims format version {version} but has no data checksum "
+            f"({CHECKSUM_ATTR!r}): it was not written by sloth, or was edited. {_FIX}")
+    try:
+        tree = migrate(tree, version)
+        missing = [a for a in REQUIRED_ATTRS if a not in tree.attrs]
+        if missing:
+            raise DataValidationError(f"it lacks the attributes {missing}")
+        model_config(tree)
+        sampler_config(tree)
+    except DataValidationError as exc:
+        raise _not_sloth(name, str(exc)) from None
+    return with_derived(tree)
+
+
+def _not_sloth(name: str, reason: str) -> DataValidationError:
+    return DataValidationError(f"{name!r} is not a sloth posterior file: {reason}. {_FIX}")

@@ -42,6 +42,7 @@ import sloth.data  # noqa: F401  (first: importing sloth.model.design first is c
 from sloth.exceptions import DataValidationError
 from sloth.model.design import CovariateScaler
 from sloth.model.maths import compute_skills
+from sloth.posterior import Posterior
 from sloth.skills.rotation import ROTATIONS, PosteriorRotation, rotate_posterior
 
 __all__ = [
@@ -218,7 +219,14 @@ class SkillAnalysis:
         """A copy with user-chosen skill names (d distinct strings, in loading order)."""
         return replace(self, names=_check_names(names, self.n_skills))
 
-    def _skill_index(self, skill: int | str) -> int:
+    def skill_index(self, skill: int | str) -> int:
+        """Position (0..d-1) of a skill given by name or position.
+
+        Raises
+        ------
+        ValueError
+            No such skill.
+        """
         if isinstance(skill, str):
             if skill not in self.names:
                 raise ValueError(f"skill {skill!r} is not one of {self.names}")
@@ -376,9 +384,10 @@ class SkillAnalysis:
         ndarray, shape (S, *G, d)
         """
         x = self._covariates(params, tokens, extra)
-        base = np.einsum("...p,spd->s...d", x, self.skill_slope)
-        eff = self._efficiency(family)
-        return base + eff.reshape(eff.shape[0], *([1] * (x.ndim - 1)), -1)
+        flat = x.reshape(-1, x.shape[-1])
+        skills = compute_skills(self._efficiency(family)[:, None, :], self.skill_slope, flat,
+                                np.zeros(len(flat), dtype=int))
+        return skills.reshape(skills.shape[0], *x.shape[:-1], -1)
 
     def level_grid(
         self,
@@ -407,8 +416,11 @@ class SkillAnalysis:
         tokens = np.geomspace(t_lo, t_hi, n)
         P, T = np.meshgrid(params, tokens)
         x = self._covariates(P, T, extra)
-        levels = x @ self.skill_slope.mean(axis=0) + self._efficiency(family).mean(axis=0)
-        return params, tokens, levels
+        flat = x.reshape(-1, x.shape[-1])
+        levels = compute_skills(self._efficiency(family).mean(axis=0)[None],
+                                self.skill_slope.mean(axis=0), flat,
+                                np.zeros(len(flat), dtype=int))
+        return params, tokens, levels.reshape(*x.shape[:-1], -1)
 
     # ------------------------------------------------------------------ compute optimum
     def _quadratic(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -568,7 +580,7 @@ class SkillAnalysis:
         i.e. trading parameters for tokens helps it more."""
         a2, a1 = self._iso_flop_coefficients()
         slope = 2.0 * a2 * np.log10(ratio) + a1
-        k, m = self._skill_index(skill), self._skill_index(other)
+        k, m = self.skill_index(skill), self.skill_index(other)
         return float(np.mean(slope[:, k] > slope[:, m]))
 
     # ------------------------------------------------------------------ export
@@ -681,11 +693,6 @@ def _tree_of(source: Any) -> xr.DataTree:
     return tree
 
 
-def _stack(da: xr.DataArray) -> np.ndarray:
-    a = da.to_numpy()
-    return a.reshape(-1, *a.shape[2:])
-
-
 def analyze_skills(
     source: Any,
     *,
@@ -728,29 +735,25 @@ def analyze_skills(
             f"rotation={rotation!r} is unknown; choose one of {sorted(ROTATIONS)}"
         )
     tree = _tree_of(source)
+    posterior = Posterior(tree)
     post = tree["posterior"]
     const = tree["constant_data"]
-    scaler = CovariateScaler.from_attrs(json.loads(tree.attrs["scaler"]))
-    loading = _stack(post["loading"])
-    slope = _stack(post["skill_slope"])
-    efficiency = _stack(post["family_efficiency"])
+    scaler = posterior.scaler
+    p = posterior.draws(("loading", "skill_slope", "family_efficiency", "family_scale",
+                         "family_corr"))
+    loading, slope, efficiency = p["loading"], p["skill_slope"], p["family_efficiency"]
     n_chains = int(post.sizes["chain"])
-    families = [str(f) for f in post["family"].to_numpy()]
-    if "skills" in post:
-        skills = _stack(post["skills"])
-    else:
-        model_family = [str(f) for f in const["model_family"].to_numpy()]
-        index = np.array([families.index(f) for f in model_family])
-        skills = compute_skills(efficiency, slope, const["covariates"].to_numpy(), index)
+    families = posterior.families
+    skills = posterior.fitted_skills()
     centred = skills - skills.mean(axis=1, keepdims=True)
     skill_cov = np.einsum("snk,snl->skl", centred, centred) / max(skills.shape[1] - 1, 1)
     result: PosteriorRotation = rotate_posterior(loading, skill_cov, rotation, seed=seed,
                                                  **rotation_options)
     d = loading.shape[-1]
-    scale = _stack(post["family_scale"])
-    corr = _stack(post["family_corr"]) if "family_corr" in post else np.ones((len(scale), 1, 1))
+    scale = p["family_scale"]
+    corr = p.get("family_corr", np.ones((len(scale), 1, 1)))
     family_cov = result.transform_covariance(scale[:, :, None] * corr * scale[:, None, :])
-    benchmarks = [str(b) for b in post["benchmark"].to_numpy()]
+    benchmarks = posterior.benchmarks
     extra_values = {name: 0.0 for name in scaler.names[3:]}
     unknown = sorted(set(extra or {}) - set(extra_values))
     if unknown:

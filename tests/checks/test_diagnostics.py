@@ -1,4 +1,4 @@
-"""Post-sampling diagnostics (``sloth.checks.diagnostics.diagnose``) and ``sloth diagnose``.
+"""Post-sampling checks (``sloth.checks.report.diagnose``) and ``sloth diagnose``.
 
 Most checks are tested on posterior trees built from known parameters (no sampling): draws
 around the truth, then one chain flipped, rotated or moved, a parameter left at its prior,
@@ -8,25 +8,30 @@ from ``SlothModel`` and a saved file.
 
 import copy
 import json
+import warnings
 from dataclasses import replace
 
+import jax
 import numpy as np
 import pytest
+from numpyro.infer import Predictive
 
-from sloth.checks.diagnostics import (
-    DiagnosticThresholds,
+from sloth.checks import diagnostics
+from sloth.checks.convergence import convergence_table, convergence_variables, sampler_summary
+from sloth.checks.identification import (
     chain_alignment,
     contraction,
-    diagnose,
     invariant_quantities,
     prior_variances,
-    sampler_summary,
 )
+from sloth.checks.report import diagnose
+from sloth.checks.thresholds import DiagnosticThresholds
 from sloth.cli.main import main
-from sloth.model import DEFAULT_PRIORS
+from sloth.model import DEFAULT_PRIORS, ModelStructure, skill_model
 from sloth.model.design import build_arrays
 from sloth.model.simulate import simulate_leaderboard
 from sloth.posterior.datatree import build_datatree
+from sloth.posterior.fileformat import migrate
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -48,7 +53,8 @@ def _rotation(degrees):
 
 
 def fake_tree(simulated, *, anchored=True, chain_transform=None, n_chains=4, n_draws=300,
-              loading_sd=None, table=None, seed=0, edit=None, mean_score=True):
+              loading_sd=None, table=None, seed=0, edit=None, mean_score=True, link=False,
+              config=None):
     """A posterior of draws scattered around the simulation's truth.
 
     ``anchored``: loadings in the frame of anchors MMLU, ARC (rows fixed to the identity),
@@ -58,6 +64,8 @@ def fake_tree(simulated, *, anchored=True, chain_transform=None, n_chains=4, n_d
     orthogonal. ``loading_sd``: {benchmark: sd} of the draws of that benchmark's loadings.
     ``edit(samples)`` changes the draws in place before the tree is built.
     ``mean_score=False`` drops the fitted means (R-hat on them is most of the cost).
+    ``link=True`` adds the flexible link's ``link_shape`` and ``link_ceiling``; ``config``
+    updates the saved configuration.
     """
     base, truth = simulated
     table = base if table is None else table
@@ -84,6 +92,9 @@ def fake_tree(simulated, *, anchored=True, chain_transform=None, n_chains=4, n_d
         "noise_scale": np.abs(draws(truth.noise_scale, 0.002)),
         "noise_df": draws(4.0, 0.3),
     }
+    if link:
+        samples["link_shape"] = np.exp(draws(np.zeros(len(names)), 0.05))
+        samples["link_ceiling"] = np.clip(draws(np.full(len(names), 0.95), 0.01), 0.0, 1.0)
     for bench, sd in (loading_sd or {}).items():
         j = names.index(bench)
         samples["loading"][:, :, j] = loading[j] + sd * rng.standard_normal((C, S, 2))
@@ -112,7 +123,7 @@ def fake_tree(simulated, *, anchored=True, chain_transform=None, n_chains=4, n_d
     }
     arrays = build_arrays(table, truth.scaler, truth.inv_items)
     attrs = {"config": json.dumps({"n_skills": 2, "priors": dict(DEFAULT_PRIORS),
-                                   "extra_covariates": []})}
+                                   "extra_covariates": [], **(config or {})})}
     if anchored:
         attrs["anchors"] = json.dumps([names[a] for a in anchors])
     tree = build_datatree(samples, stats, np.zeros((C, S, arrays.scores.shape[0])), table,
@@ -208,6 +219,107 @@ def test_prior_variances_follow_the_priors():
     assert var["noise_df"] == pytest.approx(2 / 0.1**2)
 
 
+def _prior_draw_variances(n_skills, priors, num_samples=20_000):
+    """Per-group variance of one entry under the model's own prior (NumPyro prior draws of
+    ``skill_model``, pooled over the entries of each group)."""
+    F, J, P, n = 4, 6, 3, 8
+    structure = ModelStructure(F, J, P, n_skills, tuple(range(n_skills)), "student_t",
+                               priors, centered=False, link="flexible")
+    rng = np.random.default_rng(0)
+    args = (rng.normal(size=(n, P)), rng.integers(0, F, n), np.repeat(np.arange(n), J),
+            np.tile(np.arange(J), n), np.full(J, 0.25), np.full(J, 1e-3), structure)
+    draws = {k: np.asarray(v, dtype=float) for k, v in
+             Predictive(skill_model, num_samples=num_samples)(jax.random.PRNGKey(0),
+                                                              *args).items()}
+    corr = np.einsum("sik,sjk->sij", draws["family_corr_chol"], draws["family_corr_chol"])
+    upper = np.triu_indices(n_skills, 1)
+    sites = {"skill_slope": draws["skill_slope"], "loading": draws["loading_free"],
+             "family_efficiency": draws["family_efficiency"],
+             "family_corr": corr[:, upper[0], upper[1]],
+             **{k: draws[k] for k in ("family_scale", "intercept", "noise_scale", "noise_df",
+                                      "link_shape", "link_ceiling")}}
+    return {k: float(v.reshape(num_samples, -1).var(axis=0).mean()) for k, v in sites.items()}
+
+
+def test_contraction_uses_the_models_prior_variances(simulated):
+    """The prior variances of the contraction check are those of the model's prior draws."""
+    result = contraction(fake_tree(simulated, link=True))
+    monte_carlo = _prior_draw_variances(2, dict(DEFAULT_PRIORS))
+    assert set(result) == set(monte_carlo)
+    for group, mc in monte_carlo.items():
+        assert result[group]["prior_var"] == pytest.approx(mc, rel=0.05), group
+    # overrides and the number of skills (the LKJ marginal) are followed too
+    priors = {**DEFAULT_PRIORS, "skill_slope_scale": 2.0, "family_scale_scale": 0.7,
+              "link_shape_scale": 0.3}
+    var = prior_variances(priors, 3)
+    for group, mc in _prior_draw_variances(3, priors).items():
+        assert var[group] == pytest.approx(mc, rel=0.05), group
+
+
+def test_tree_depth_is_judged_against_the_fits_own_limit(simulated):
+    """Every fake draw has tree depth 4: saturated under max_tree_depth=4, not under 10."""
+    report = diagnose(fake_tree(simulated, config={"max_tree_depth": 4}, mean_score=False),
+                      structural=False, checks=["tree_depth", "rhat"])
+    [finding] = report.by_check("tree_depth")
+    assert finding.severity == "warning" and "maximum tree depth 4" in finding.message
+    assert finding.details["max_tree_depth"] == 4
+    assert report.sampler["max_tree_depth"] == 4 and report.sampler["max_tree_depth_hits"] == 1
+    deep = fake_tree(simulated, config={"max_tree_depth": 10}, mean_score=False)
+    assert diagnose(deep, structural=False, checks=["tree_depth"]).passed
+    assert diagnose(deep, structural=False, checks=["tree_depth"]).severity_of(
+        "tree_depth") == "ok"
+    assert sampler_summary(deep)["max_tree_depth_hits"] == 0
+    # the current format keeps sampler settings apart from the model's: found there too
+    current = fake_tree(simulated, config={"max_tree_depth": 4}, mean_score=False)
+    current.attrs = migrate(current, 1).attrs
+    assert "config" not in current.attrs and "sampler_config" in current.attrs
+    assert sampler_summary(current)["max_tree_depth"] == 4
+
+
+def test_rhat_summary_covers_every_sampled_variable(simulated):
+    """Link parameters and any other sampled variable (a family effect, say) count in the
+    headline R-hat; the derived skills do not."""
+    def stuck_link(samples):
+        samples["link_shape"][0] += 0.5  # chain 0 apart on every benchmark's link shape
+
+    tree = fake_tree(simulated, link=True, edit=stuck_link, mean_score=False)
+    post = tree["posterior"].to_dataset()
+    rng = np.random.default_rng(3)
+    post["family_benchmark_scale"] = (("chain", "draw", "benchmark"),
+                                      np.abs(rng.normal(0.5, 0.05, (4, 300, post.sizes[
+                                          "benchmark"]))))
+    tree["posterior"] = post
+    covered = convergence_variables(tree["posterior"])
+    assert {"link_shape", "link_ceiling", "family_benchmark_scale"} <= set(covered)
+    assert "skills" not in covered
+    table = convergence_table(tree)
+    assert {"link_shape", "link_ceiling", "family_benchmark_scale", "loading"} <= set(table)
+    assert "family_corr" not in table or table["family_corr"]["rhat_max"] < 1.05
+    summary = sampler_summary(tree, table)
+    assert summary["worst_rhat_variable"] == "link_shape" and summary["rhat_max"] > 1.05
+    report = diagnose(tree, structural=False, checks=["rhat"])
+    assert report.severity_of("rhat") == "error" and "link_shape" in (
+        report.by_check("rhat")[0].message)
+
+
+def test_fixed_anchor_loadings_raise_no_runtime_warning(simulated):
+    """Anchor loadings fixed at 1 and 0 and a unit correlation diagonal are constants: the
+    0/0 of their R-hat and ESS is silenced where it arises."""
+    tree = fake_tree(simulated, link=True)
+    assert (tree["posterior"]["loading"].sel(benchmark="MMLU").std(("chain", "draw")) == 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        report = diagnose(tree)
+        sampler_summary(tree)
+    assert report.passed, report.format()
+
+
+def test_diagnostics_module_re_exports_the_public_names():
+    for name in diagnostics.__all__:
+        assert getattr(diagnostics, name) is not None
+    assert diagnostics.diagnose is diagnose and diagnostics.sampler_summary is sampler_summary
+
+
 def test_slope_traded_against_efficiencies(simulated):
     table, _ = simulated
     x = build_arrays(table, simulated[1].scaler, simulated[1].inv_items).covariates
@@ -298,9 +410,10 @@ def saved(fitted, tmp_path_factory):
     return path
 
 
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # sampler_summary's R-hat
 def test_small_fit_passes(fitted):
-    report = diagnose(fitted)
+    with warnings.catch_warnings():  # anchor loadings fixed at 1 and 0: no 0/0 warnings
+        warnings.simplefilter("error", RuntimeWarning)
+        report = diagnose(fitted)
     assert report.passed, report.format()
     assert report.severity_of("divergences") == "ok"
     assert report.severity_of("chain_alignment") == "ok"

@@ -171,8 +171,9 @@ def test_raise_if_errors_and_warnings(well_posed):
         check_structure(table, 2).raise_if_errors()
     assert "add families" in str(info.value)
     few, _ = simulate_leaderboard(n_families=6, n_skills=1, n_benchmarks=6, seed=3)
-    with pytest.warns(IdentifiabilityWarning, match="n_families"):
+    with pytest.warns(IdentifiabilityWarning, match="n_families") as record:
         check_structure(few, 1).raise_if_errors()
+    assert {w.filename for w in record} == {__file__}  # the caller's line, not sloth's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_structure(few, 1).raise_if_errors(warn=False)

@@ -15,18 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sloth import cli
-from sloth.cli.main import main
+from sloth.cli import fit as cli_fit
+from sloth.cli.main import build_parser, main
 
 #: Every option of ``sloth fit``; ``--help`` must list each one.
 FIT_OPTIONS = (
     "--data", "--benchmarks", "--family-column", "--floor", "--covariate", "--no-instruct",
-    "--skip-incomplete",
+    "--skip-incomplete", "--model-column", "--params-column", "--tokens-column",
+    "--compute-column", "--params-unit", "--tokens-unit", "--compute-unit", "--rename",
     "--skills", "--noise", "--link", "--family-effects", "--no-family-effects", "--anchors",
     "--chains", "--warmup",
     "--samples",
     "--target-accept",
-    "--map-starts", "--seed", "--out", "--json", "--quiet",
+    "--map-starts", "--seed", "--out", "--force", "--json", "--quiet",
 )
 
 
@@ -107,7 +108,7 @@ def test_benchmark_without_known_floor(capsys, tmp_path):
     frame = _table()
     frame["MyQA"] = [0.1, 0.2, 0.3, 0.4]
     code, out, err = _run(capsys, tmp_path, "--data", _write(tmp_path, frame))
-    _assert_bad_input(code, out, err, "'MyQA'", "guessing floor", "--floor 'NAME=VALUE'")
+    _assert_bad_input(code, out, err, "'MyQA'", "guessing floor", "--floor 'MyQA=VALUE'")
 
 
 def test_model_without_any_score(capsys, tmp_path):
@@ -167,14 +168,14 @@ def test_keyboard_interrupt_exits_130(capsys, tmp_path, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_fit", interrupted)
+    monkeypatch.setattr(cli_fit, "_fit", interrupted)
     code, _, err = _run(capsys, tmp_path, "--data", _write(tmp_path, _table()))
     assert code == 130
     assert "interrupted" in err and "Traceback" not in err
 
 
 def _sloth_command() -> list[str]:
-    """The installed console script beside this interpreter, else ``python -m sloth.cli.main``."""
+    """The installed console script beside this interpreter, else ``python -m sloth``."""
     script = Path(sys.executable).parent / "sloth"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
@@ -207,7 +208,7 @@ def test_fit_help_lists_every_option_with_defaults(capsys):
         assert option in text, option
     parser_options = {
         opt
-        for action in cli.build_parser()._subparsers._group_actions[0].choices["fit"]._actions
+        for action in build_parser()._subparsers._group_actions[0].choices["fit"]._actions
         for opt in action.option_strings if opt.startswith("--") and opt != "--help"
     }
     assert parser_options == set(FIT_OPTIONS)
@@ -265,14 +266,15 @@ def test_fit_end_to_end_json(capsys, tmp_path):
     assert len(pred) == 3 * table.n_benchmarks
     assert pred[["mean", "q05", "q95"]].notna().all().all()
 
-    text = cli.format_fit_report(summary)
+    text = cli_fit.format_fit_report(summary)
     for part in ("divergences", "worst R-hat", "bulk ESS", "leapfrog", "in-sample MAE",
                  str(out_file), "GSM8K"):
         assert part in text, part
 
 
 def test_leaderboard_fits_default_to_the_instruct_covariate():
-    from sloth.cli.main import _covariates, build_parser
+    from sloth.cli.fit import _covariates
+    from sloth.cli.main import build_parser
     from sloth.model.simulate import simulate_leaderboard
 
     table, _ = simulate_leaderboard(n_families=3, n_benchmarks=6, seed=0)

@@ -53,7 +53,7 @@ def test_sha256_file(tmp_path: Path) -> None:
 
 
 def test_data_files_registry() -> None:
-    assert len(DATA_FILES) == 8
+    assert len(DATA_FILES) == 9
     for name, item in DATA_FILES.items():
         assert item.name == name
         assert re.fullmatch(r"[0-9a-f]{64}", item.sha256)

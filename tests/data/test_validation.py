@@ -274,3 +274,102 @@ def test_empty_file(tmp_path: Path) -> None:
     path.write_text("model,family,params,tokens,MMLU\n")
     with pytest.raises(DataValidationError, match="no rows"):
         read_evaluations(path)
+
+
+# ------------------------------------------------------------------ per-row unit checks
+
+
+def test_one_row_in_billions(frame: pd.DataFrame) -> None:
+    msg = _error(frame.assign(params=[1e9, 7.0, 3e9, 13e9]))
+    assert "'params'" in msg and "'zeta-7b' (7)" in msg and "'zeta-1b'" not in msg
+    assert "7 x 1e9 = 7e9" in msg and "absolute counts" in msg
+
+
+def test_one_row_a_thousand_times_off(frame: pd.DataFrame) -> None:
+    msg = _error(frame.assign(params=[1e9, 7e9, 3e6, 13e9]))  # 3e9 written in thousands
+    assert "'params'" in msg and "'alpha-3b' (3e6)" in msg and "1000 times off" in msg
+    assert "3e6 x 1000 = 3e9" in msg
+
+
+def test_one_row_too_large(frame: pd.DataFrame) -> None:
+    msg = _error(frame.assign(params=[1e9, 7e18, 3e9, 13e9]))
+    assert "'zeta-7b' (7e18)" in msg and "between 1e6 and 1e14" in msg
+
+
+def test_one_token_count_implausible(frame: pd.DataFrame) -> None:
+    msg = _error(frame.assign(tokens=[1e12, 2e12, 1.5, 2e12]))
+    assert "'tokens'" in msg and "'alpha-3b' (1.5)" in msg and "1.5 x 1e12 = 1.5e12" in msg
+
+
+def test_params_in_millions_and_params_unit(frame: pd.DataFrame) -> None:
+    millions = frame.assign(params=[1000.0, 7000.0, 3000.0, 13000.0])
+    msg = _error(millions)
+    assert "millions" in msg and "by 1e6" in msg and "params_unit=1e6" in msg
+    table = read_evaluations(millions, params_unit=1e6)
+    np.testing.assert_array_equal(table.params, [1e9, 7e9, 3e9, 13e9])
+    table = read_evaluations(frame.assign(tokens=[1.0, 2.0, 1.5, 2.0]), tokens_unit=1e12)
+    np.testing.assert_array_equal(table.tokens, [1e12, 2e12, 1.5e12, 2e12])
+    with pytest.raises(ValueError, match="params_unit"):
+        read_evaluations(frame, params_unit=0)
+
+
+def test_realistic_spread_is_accepted(frame: pd.DataFrame) -> None:
+    """70M to 180B parameters, 0.15T to 15T tokens: the leaderboard's own spread."""
+    df = frame.assign(params=[7e7, 7e9, 3e9, 1.8e11], tokens=[1.5e11, 2e12, 1.5e13, 2e12])
+    np.testing.assert_array_equal(read_evaluations(df).params, df["params"])
+
+
+# ----------------------------------------------------- fixes spoken in the caller's interface
+
+
+@pytest.mark.parametrize(("damage", "python", "cli"), [
+    (lambda df: df.rename(columns={"tokens": "D"}), "tokens_column='<that name>'",
+     "--tokens-column '<that name>'"),
+    (lambda df: df.rename(columns={"ARC": "MyBench"}),
+     "sloth.register_benchmark('MyBench', floor=...)", "--floor 'MyBench=VALUE'"),
+    (lambda df: df.assign(params=[1e9, np.nan, 3e9, 13e9]), "on_missing_size='skip'",
+     "--skip-incomplete"),
+    (lambda df: df.assign(chat=[True, False, True, False]), "extra_covariates=['chat']",
+     "--covariate chat"),
+    (lambda df: df.assign(params=[1.0, 7.0, 3.0, 13.0]), "params_unit=1e9", "--params-unit 1e9"),
+    (lambda df: df.assign(date=["2024-01-01"] * 4), "benchmarks=[...]",
+     "--benchmarks NAME,NAME,..."),
+])
+def test_fix_spelt_for_the_interface(frame: pd.DataFrame, damage: object, python: str,
+                                     cli: str) -> None:
+    df = damage(frame)  # type: ignore[operator]
+    from_python, from_cli = _error(df), _error(df, interface="cli")
+    assert python in from_python and cli not in from_python
+    assert cli in from_cli and python not in from_cli
+
+
+def test_missing_benchmark_and_floor_value_from_cli(frame: pd.DataFrame) -> None:
+    assert "--benchmarks NAME" in _error(frame, benchmarks=["MMLU", "BBH"], interface="cli")
+    msg = _error(frame, floors={"ARC": 1.5}, interface="cli")
+    assert "--floor 'ARC=...'" in msg and "floors=" not in msg
+
+
+def test_bad_interface(frame: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="interface"):
+        read_evaluations(frame, interface="gui")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("column", ["instruct", "Instruct", "is_chat"])
+def test_covariate_column_is_not_a_benchmark(frame: pd.DataFrame, column: str) -> None:
+    df = frame.assign(**{column: [0, 1, 0, 1]})
+    msg = _error(df)
+    assert f"extra_covariates=[{column!r}]" in msg and "no known guessing floor" not in msg
+    assert f"--covariate {column}" in _error(df, interface="cli")
+    table = read_evaluations(df, extra_covariates=[column])
+    np.testing.assert_array_equal(table.extra_covariates[column], [0, 1, 0, 1])
+
+
+def test_binary_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "fit.nc"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 8)
+    with pytest.raises(DataValidationError, match=r"fit\.nc.*not a text table"):
+        read_evaluations(path)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("model,family,params,tokens,MMLU\nm\xe9,f,1e9,1e12,0.3\n".encode("latin-1"))
+    with pytest.raises(DataValidationError, match=r"latin\.csv"):
+        read_evaluations(latin)

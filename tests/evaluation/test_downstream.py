@@ -144,7 +144,7 @@ def test_downstream_errors_name_the_input_and_the_fix(fitted, simulated):
         DownstreamPredictor(fitted, "Downstream").predict(frame)
     with pytest.raises(DataValidationError, match="lacks the downstream score column 'Code'"):
         DownstreamPredictor(fitted, "Code").fit(frame)
-    with pytest.raises(DataValidationError, match=r"data lacks columns \['params'\]"):
+    with pytest.raises(DataValidationError, match=r"data: required column\(s\) 'params' not found"):
         DownstreamPredictor(fitted, "Downstream").fit(frame.drop(columns="params"))
     used = table.benchmarks[0]
     frame_used = frame.assign(**{used: 0.5})

@@ -1,4 +1,5 @@
-"""Law forms: registry, Farseer's parametrization, the batched optimizer."""
+"""Law forms: registry, Farseer's parametrization, the multi-start solver, the batched
+optimizer."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from sloth.laws import (
     grid_product,
     register_law,
 )
-from sloth.optim import batched_lbfgs
+from sloth.laws.solver import MultiStart, box_bounds, multistart
+from sloth.optim import batched_lbfgs, padded_call
 
 PAPER = {"a1": 0.2, "b1": -1.1, "alpha": 0.15, "a2": -0.3, "b2": 0.4, "beta": -0.2,
          "a3": 0.5, "b3": 0.2, "gamma": -0.3}
@@ -125,3 +127,32 @@ def test_batched_lbfgs_solves_many_rosenbrocks_and_respects_bounds():
     assert np.all(bounded.x[:, 0] <= 0.5 + 1e-12)
     # constrained optimum of Rosenbrock with a <= 0.5 is (0.5, 0.25)
     np.testing.assert_allclose(np.median(bounded.x, axis=0), [0.5, 0.25], atol=1e-3)
+
+
+def test_padded_call_pads_to_a_power_of_two_and_trims():
+    seen = []
+
+    def fg(x, rows):
+        seen.append(len(rows))
+        return _rosenbrock(x, rows)
+
+    x = np.random.default_rng(1).uniform(-1, 1, size=(11, 2))
+    f, g = padded_call(fg, x, np.arange(11))
+    assert seen == [16] and f.shape == (11,) and g.shape == (11, 2)
+    np.testing.assert_allclose(f, _rosenbrock(x, np.arange(11))[0])
+
+
+def test_multistart_solves_a_law_from_its_grid():
+    """The solver shared by the forms and the fits recovers a Chinchilla law from clean runs."""
+    truth = chinchilla_theta({"E": 1.7, "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 0.28})
+    n, d = np.meshgrid(np.geomspace(1e8, 1e10, 6), np.geomspace(1e9, 1e11, 6))
+    x_n, x_d = CHINCHILLA.inputs(n.ravel(), d.ravel())
+    y = np.log(CHINCHILLA.predict(truth, n.ravel(), d.ravel()))
+    res = multistart(CHINCHILLA, CHINCHILLA.start_grid(x_n, x_d, y), x_n, x_d, y,
+                     max_starts=64)
+    assert isinstance(res, MultiStart) and res.n_grid > res.n_starts == 64
+    assert res.fun < 1e-6 and res.n_best >= 1
+    np.testing.assert_allclose(CHINCHILLA.predict(res.theta, n.ravel(), d.ravel()),
+                               np.exp(y), rtol=1e-5)
+    lower, upper = box_bounds(CHINCHILLA)
+    assert lower.shape == upper.shape == (CHINCHILLA.n_params,)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sloth.exceptions import DataNotFoundError, DataValidationError
+from sloth.exceptions import DataNotFoundError, DataValidationError, DataWarning, SlothWarning
 from sloth.laws import load_chinchilla_runs, read_runs_csv, split_by_compute, validate_runs
 
 
@@ -47,8 +47,21 @@ def test_bad_values_name_rows_and_fix():
 
 
 def test_inconsistent_compute_warns():
-    with pytest.warns(UserWarning, match="C differs from 6 N D.*rows 1"):
+    with pytest.warns(DataWarning, match="C differs from 6 N D.*rows 1"):
         validate_runs(_runs(C=[1.2e18, 1e10, 1.2e20]))
+
+
+def test_a_warning_raised_deep_inside_sloth_points_at_the_callers_line(tmp_path):
+    """Raised in validate_runs under read_runs_csv: the location is this file, and the
+    text is one line (a sloth warning, also a UserWarning)."""
+    path = tmp_path / "runs.csv"
+    _runs(C=[1.2e18, 1e10, 1.2e20]).to_csv(path, index=False)
+    with pytest.warns(DataWarning) as record:
+        read_runs_csv(path)
+    [w] = [w for w in record if issubclass(w.category, DataWarning)]
+    assert w.filename == __file__
+    assert issubclass(w.category, SlothWarning) and issubclass(w.category, UserWarning)
+    assert "\n" not in str(w.message)
 
 
 def test_skill_column_checks():

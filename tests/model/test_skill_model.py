@@ -146,3 +146,25 @@ def test_link_reduces_to_logistic_and_agrees_between_numpy_and_jax():
 def test_unknown_link_is_rejected():
     with pytest.raises(ValueError, match="link="):
         ModelStructure(5, 8, 3, 2, None, "student_t", default_priors(), link="probit")
+
+
+def test_model_traces_after_arviz_imported_numpyro_first():
+    """arviz_base imports numpyro through lazy_loader; after that, numpyro.factor fails
+    (numpyro.distributions lacks its ``distribution`` attribute). The model must not depend
+    on the import order of its users."""
+    import subprocess
+    import sys
+
+    code = (
+        "import arviz_stats\n"
+        "from sloth.model.simulate import simulate_leaderboard\n"
+        "from sloth import SlothModel\n"
+        "table, _ = simulate_leaderboard(n_families=8, n_skills=1, n_benchmarks=5, seed=1)\n"
+        "SlothModel(1, num_chains=1, num_warmup=10, num_samples=10, map_starts=1,\n"
+        "           family_benchmark_effects=False, progress_bar=False).fit(table)\n"
+        "print('fitted')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "fitted" in proc.stdout
