@@ -1,23 +1,18 @@
 """sloth: Bayesian latent-skill scaling laws for large language models.
 
-On import, sloth asks XLA for at least four CPU devices (unless ``XLA_FLAGS`` already sets a
-device count) so that NUTS chains run in parallel; this only takes effect if JAX has not
-started computing yet, so import sloth before running JAX code. The public names below are
-imported on first use, so ``import sloth`` (and ``sloth --help``) stays fast.
+Importing sloth has no side effects: the public names below are imported on first use, so
+``import sloth`` (and ``sloth --help``) stays fast, and nothing in the process (environment,
+JAX's configuration) changes. :func:`sloth.configure` sets the CPU device count (for
+parallel chains) and JAX's persistent compilation cache; the command line calls it, and a
+notebook may call it first thing.
 """
 
 import importlib as _importlib
-import os as _os
-
-if "xla_force_host_platform_device_count" not in _os.environ.get("XLA_FLAGS", ""):
-    _os.environ["XLA_FLAGS"] = (
-        _os.environ.get("XLA_FLAGS", "")
-        + f" --xla_force_host_platform_device_count={max(4, _os.cpu_count() or 1)}"
-    ).strip()
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "configure": "sloth.config",
     "ScoreTable": "sloth.data.table",
     "load_evaluations": "sloth.data.leaderboard",
     "load_leaderboard": "sloth.data.leaderboard",

@@ -22,17 +22,8 @@ from sloth.checks.structure import check_structure
 from sloth.data.registry import BenchmarkInfo, BenchmarkRegistry, default_registry
 from sloth.data.table import ScoreTable
 from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
-from sloth.inference.nuts import (
-    benchmark_information,
-    choose_anchors,
-    compile_ahead,
-    enable_compilation_cache,
-    find_map,
-    model_kwargs,
-    run_nuts,
-    sample_stats,
-    to_anchored,
-)
+from sloth.inference.pipeline import SamplerSettings, fit_posterior
+from sloth.inference.programs import ProgramCache, model_kwargs
 from sloth.model import (
     LINKS,
     NOISE_MODELS,
@@ -389,13 +380,18 @@ class SlothModel:
             out.append(1.0 / n_items if n_items else 0.0)
         return np.asarray(out)
 
-    def fit(self, data: ScoreTable | pd.DataFrame) -> Self:
-        """Fit the model with NUTS.
+    def fit(self, data: ScoreTable | pd.DataFrame, *,
+            programs: ProgramCache | None = None) -> Self:
+        """Fit the model with NUTS (see :func:`sloth.inference.fit_posterior`).
 
         Parameters
         ----------
         data : ScoreTable or DataFrame
             Evaluations (a DataFrame is validated with :func:`sloth.data.read_evaluations`).
+        programs : ProgramCache, optional
+            Compiled programs to reuse and keep: fits of data of similar size (an evaluation
+            sweep) that share one cache compile their programs once. Default: a cache for
+            this fit only.
 
         Returns
         -------
@@ -407,70 +403,42 @@ class SlothModel:
         check_structure(
             table, self.n_skills, anchors=self.anchors, extra_covariates=self.extra_covariates,
         ).raise_if_errors()
-        enable_compilation_cache()
         start = time.perf_counter()
-        priors = default_priors(self.priors)
         scaler = CovariateScaler.fit(table.params, table.tokens, table.extra_covariates)
         arrays = build_arrays(table, scaler, self._inv_items(table.benchmarks))
         base = ModelStructure(
             n_families=len(table.families), n_benchmarks=table.n_benchmarks,
             n_covariates=len(scaler.names), n_skills=self.n_skills, anchors=None,
-            noise=self.noise, priors=priors, link=self.link,
+            noise=self.noise, priors=default_priors(self.priors), link=self.link,
         )
         self._log(
             f"{table.n_models} models, {len(table.families)} families, {table.n_scores} scores"
             f" on {table.n_benchmarks} benchmarks; {len(table.skipped)} models skipped"
         )
-        # the anchored programs depend on the shapes only: compile them while the
-        # exploratory MAP runs (a no-op when this process has them already)
-        centered = self.family_parametrization == "centered"
-        ahead = compile_ahead(
-            arrays, replace(base, anchors=tuple(range(self.n_skills)), centered=centered),
-            num_chains=self.num_chains, num_warmup=self.num_warmup,
-            num_samples=self.num_samples, target_accept=self.target_accept,
-            max_tree_depth=int(self.max_tree_depth), dense_mass=self.dense_mass,
+        fitted = fit_posterior(
+            arrays, base,
+            anchors=None if self.anchors is None else [table.benchmarks.index(a)
+                                                       for a in self.anchors],
+            centered=self.family_parametrization == "centered", map_starts=self.map_starts,
+            sampler=SamplerSettings(
+                num_chains=self.num_chains, num_warmup=self.num_warmup,
+                num_samples=self.num_samples, target_accept=self.target_accept,
+                max_tree_depth=int(self.max_tree_depth), dense_mass=self.dense_mass,
+                progress_bar=self.progress_bar,
+            ),
+            seed=self.seed, programs=programs, benchmarks=table.benchmarks, log=self._log,
         )
-        self._log(f"exploratory MAP ({self.map_starts} starts)")
-        try:
-            explore = find_map(arrays, base, seed=self.seed, num_starts=self.map_starts)
-            if self.anchors is None:
-                anchors = choose_anchors(
-                    explore.values["loading_free"], benchmark_information(explore.values, arrays)
-                )
-            else:
-                anchors = tuple(table.benchmarks.index(a) for a in self.anchors)
-            structure = replace(base, anchors=anchors, centered=centered)
-            if ahead is not None:
-                ahead.wait("map")
-            init = find_map(
-                arrays, structure, seed=self.seed, num_starts=1,
-                init_values=to_anchored(explore.values, anchors, base),
-            )
-        except Exception:
-            if ahead is not None:  # no tracing in the background outlives a failed fit
-                ahead.wait()
-            raise
-        map_seconds = time.perf_counter() - start
-        anchor_names = [table.benchmarks[a] for a in anchors]
-        self._log(f"anchors {anchor_names}; NUTS {self.num_chains} chains x "
-                  f"({self.num_warmup} warm-up + {self.num_samples} draws)")
-        if ahead is not None:
-            ahead.wait()
-        result = run_nuts(
-            arrays, structure, init.values, num_chains=self.num_chains,
-            num_warmup=self.num_warmup, num_samples=self.num_samples,
-            target_accept=self.target_accept, dense_mass=self.dense_mass,
-            max_tree_depth=int(self.max_tree_depth), seed=self.seed,
-            progress_bar=self.progress_bar,
-        )
-        loglik = self._pointwise_log_likelihood(arrays, structure, result.samples)
+        structure = fitted.structure
+        map_seconds, sampling_seconds = fitted.timings["map"], fitted.timings["sampling"]
+        anchor_names = [table.benchmarks[a] for a in fitted.anchors]
+        loglik = self._pointwise_log_likelihood(arrays, structure, fitted.samples)
         attrs = posterior_attrs(
             **self.get_config(), scaler=scaler.to_attrs(), anchors=anchor_names,
-            skipped=table.skipped.to_dict(orient="records"), chain_method=result.chain_method,
-            map_seconds=map_seconds, sampling_seconds=result.seconds,
+            skipped=table.skipped.to_dict(orient="records"), chain_method=fitted.chain_method,
+            map_seconds=map_seconds, sampling_seconds=sampling_seconds,
         )
         self.idata_ = build_datatree(
-            result.samples, sample_stats(result.extra), loglik, table, arrays, scaler.names,
+            fitted.samples, fitted.sample_stats, loglik, table, arrays, scaler.names,
             attrs,
         )
         self._set_fitted(table, scaler, anchor_names, structure)
@@ -478,7 +446,7 @@ class SlothModel:
             self.family_benchmark_scale_ = self._estimate_family_benchmark_scale(arrays)
             self.idata_.attrs["family_benchmark_scale"] = json.dumps(
                 [float(t) for t in self.family_benchmark_scale_])
-        self.timings_ = {"map": map_seconds, "sampling": result.seconds,
+        self.timings_ = {"map": map_seconds, "sampling": sampling_seconds,
                          "total": time.perf_counter() - start}
         return self
 

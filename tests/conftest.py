@@ -9,6 +9,10 @@
   for the tests of the migration.
 - Matplotlib draws with the non-interactive Agg backend (set in this process only, so
   notebook kernels started by the tests keep their own inline backend).
+- :func:`sloth.configure` runs once, before any test computes with JAX, as the command line
+  does: at least four CPU devices, so that NUTS chains run in parallel, and JAX's persistent
+  compilation cache (``SLOTH_JAX_CACHE=0`` turns it off), so that a second run of the suite
+  loads its compiled programs. Subprocesses inherit the device count through ``XLA_FLAGS``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ except ImportError:  # pragma: no cover - matplotlib is a dependency
 else:
     matplotlib.use("Agg", force=True)
 
+from sloth.config import configure, default_host_devices  # noqa: E402
+
+configure(host_devices=default_host_devices(),
+          compilation_cache=os.environ.get("SLOTH_JAX_CACHE", "1") != "0")
 
 def _write_version_1(tree, path, *, drop=()):
     """Write ``tree`` (a fit's posterior) as sloth wrote posteriors before format versions:

@@ -49,6 +49,7 @@ from sloth.cli.fit import add_fit_parser
 from sloth.cli.forecast import add_forecast_parser
 from sloth.cli.laws import add_laws_parser
 from sloth.cli.skills import add_skills_parser
+from sloth.config import configure, default_host_devices
 
 __all__ = ["build_parser", "main"]
 
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- entry point
 
 
+def configure_process() -> None:
+    """Once per command: parallel chains (at least four CPU devices) and JAX's persistent
+    compilation cache (``SLOTH_JAX_CACHE=0`` turns the cache off)."""
+    configure(host_devices=default_host_devices(),
+              compilation_cache=os.environ.get("SLOTH_JAX_CACHE", "1") != "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``sloth`` command line.
 
@@ -105,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"see 'sloth {args.command} --help'")
         return EXIT_BAD_INPUT
     try:
+        configure_process()
         return int(func(args))
     except KeyboardInterrupt:
         print("sloth: interrupted", file=sys.stderr, flush=True)

@@ -101,7 +101,8 @@ def sloth_forecaster(
             "progress_bar": False, "seed": seed}
     base.update(options or {})
     cache: dict[tuple, tuple[Any, float]] = {}
-    compiled = {"fits": 0, "benchmarks": None}  # programs JAX holds since its last clear
+    # compiled programs shared by the sweep's fits, and what they hold since the last clear
+    compiled: dict[str, Any] = {"fits": 0, "benchmarks": None, "programs": None}
 
     def fitted(task: Task, include_observed: bool) -> tuple[Any, float]:
         from sloth.estimator import SlothModel
@@ -112,7 +113,7 @@ def sloth_forecaster(
         key = (task.split.benchmark_list, task.group, observed_k)
         if key not in cache:
             from sloth.checks.structure import auto_skills
-            from sloth.inference.nuts import clear_programs
+            from sloth.inference import ProgramCache
 
             # every split compiles its own programs; a sweep that keeps them all runs out of
             # LLVM's code memory after about 40 fits ("Unable to allocate section memory").
@@ -121,8 +122,10 @@ def sloth_forecaster(
             # clearing before every fit cost about 8 s of recompilation per fit.
             if (compiled["benchmarks"] != task.split.benchmark_list
                     or compiled["fits"] >= CLEAR_COMPILED_EVERY):
-                clear_programs()
-                compiled.update(fits=0, benchmarks=task.split.benchmark_list)
+                if compiled["programs"] is not None:
+                    compiled["programs"].clear()
+                compiled.update(fits=0, benchmarks=task.split.benchmark_list,
+                                programs=ProgramCache())
             compiled["fits"] += 1
             table = task.training_table(include_observed)
             config = dict(base)
@@ -132,7 +135,7 @@ def sloth_forecaster(
                 config["extra_covariates"] = [c for c in ("instruct",)
                                               if c in table.extra_covariates]
             start = time.perf_counter()
-            model = SlothModel(**config).fit(table)
+            model = SlothModel(**config).fit(table, programs=compiled["programs"])
             seconds = time.perf_counter() - start
             cache.clear()  # one fit kept: tasks of a group come together
             cache[key] = (model, seconds)

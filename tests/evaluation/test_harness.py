@@ -208,7 +208,7 @@ def test_auto_skills_are_chosen_per_split(simulated, tmp_path, monkeypatch, benc
         def __init__(self, **config):
             seen.append(config)
 
-        def fit(self, data):
+        def fit(self, data, **kwargs):
             raise Stop
 
     monkeypatch.setattr(sloth.estimator, "SlothModel", Recorder)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sloth.inference.nuts import benchmark_information, choose_anchors, to_anchored
+from sloth.inference import benchmark_information, choose_anchors, to_anchored
 from sloth.model import ModelStructure, assemble_loadings, default_priors
 from sloth.model.design import CovariateScaler
 from sloth.model.maths import compute_mean_score, compute_skills
