@@ -58,6 +58,7 @@ def _write_version_1(tree, path, *, drop=()):
     for key in ("registry", "progress_bar", *drop):
         del config[key]
     del attrs["sloth_format"], attrs["format_version"]
+    attrs.pop("sloth_data_sha256", None)  # format 1 had no checksum
     attrs["config"] = json.dumps(config)
     old.attrs = attrs
     old.to_netcdf(path, engine="h5netcdf")
