@@ -53,6 +53,11 @@ class OutputExistsError(SlothError, FileExistsError):
     """An output file exists and overwriting it was not asked for (or it is a folder)."""
 
 
+class ForecastError(SlothError, ValueError):
+    """A forecast that cannot be trusted as asked (e.g. importance weights with a Pareto
+    k-hat above the threshold while refitting was refused)."""
+
+
 class IdentifiabilityError(SlothError, ValueError):
     """The data cannot identify the requested model (too many skills, too few families...)."""
 

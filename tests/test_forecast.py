@@ -2,21 +2,20 @@
 
 import copy
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from sloth import SlothModel
-from sloth.exceptions import DataValidationError
-from sloth.forecast import (
-    _cholesky,
-    _log_conditional,
-    _stacked,
-    condition_efficiency,
-    forecast,
-    forecast_datatree,
+from sloth.conditioning import (
+    KHAT_THRESHOLD,
+    condition_family,
+    effect_scales,
+    population_draws,
+    population_factor,
 )
+from sloth.exceptions import DataValidationError, ForecastError
+from sloth.forecast import forecast, forecast_datatree, forecast_samples
+from sloth.model import maths
 from sloth.model.simulate import simulate_leaderboard
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -54,53 +53,109 @@ def test_observed_models_sharpen_the_forecast(setup):
 
 def test_zero_observed_models_draw_from_the_population(setup):
     model, *_ = setup
-    alpha, ess = condition_efficiency(model, np.zeros((0, 3)), np.zeros((0, 2)), seed=1)
-    p = _stacked(model)
+    posterior = model.posterior_
+    conditioned = condition_family(posterior, np.zeros((0, 3)), np.zeros((0, 2)), seed=1)
+    p = posterior.draws(("family_scale", "family_corr"))
     sigma = p["family_scale"][:, :, None] * p["family_corr"] * p["family_scale"][:, None, :]
-    np.testing.assert_allclose(np.cov(alpha.T), sigma.mean(axis=0), atol=0.25)
-    assert np.all(ess == 1)
+    np.testing.assert_allclose(np.cov(conditioned.efficiency.T), sigma.mean(axis=0), atol=0.25)
+    assert conditioned.diagnostics.method == "population"
+    assert np.isnan(conditioned.diagnostics.khat)
+    np.testing.assert_array_equal(conditioned.draw_index, np.arange(posterior.n_draws))
+    # the model says the effects are normal: v_j ~ Normal(0, tau_j^2), not the misfit's tails
+    tau = effect_scales(posterior)
+    spread = tau[0] > 0  # benchmarks whose effects the fit found
+    assert spread.any()
+    z = conditioned.effects[:, spread] / tau[:, spread]
+    assert abs(np.std(z) - 1) < 0.05 and np.mean(np.abs(z) > 4) < 1e-3
+    np.testing.assert_array_equal(conditioned.effects[:, ~spread], 0.0)
 
 
-def test_conditional_matches_brute_force_importance_sampling(setup):
+def test_conditioning_matches_brute_force_importance_sampling(setup):
+    """The conditioned draws target the exact posterior predictive: a brute-force
+    importance sampler (many prior draws of efficiency and effects per posterior draw,
+    weighted by the likelihood and normalised over every pair, so that a posterior draw
+    counts by its marginal likelihood) gives the same efficiency and forecasts."""
     model, rows, _, _ = setup
+    posterior = model.posterior_
     obs = rows.iloc[:1]
-    x = model.posterior_.standardize(obs)
-    scores = obs[list(model.benchmarks_)].to_numpy(dtype=float)
-    alpha, ess = condition_efficiency(model, x, scores, seed=2)
-    assert np.median(ess) > 0.3
-    # brute force: many prior draws per posterior draw, weighted by the likelihood
-    p = _stacked(model)
-    n_draws, d = p["family_scale"].shape
-    chol = np.linalg.cholesky(p["family_corr"]) * p["family_scale"][:, :, None]
-    rows_, cols_ = np.nonzero(~np.isnan(scores))
-    const = model.idata_["constant_data"]
+    x = posterior.standardize(obs)
+    scores = posterior.scores_of(obs)
+    conditioned = condition_family(posterior, x, scores, seed=2)
+    assert conditioned.diagnostics.method == "importance"
+    assert conditioned.diagnostics.khat < KHAT_THRESHOLD
+    assert 50 < conditioned.diagnostics.ess <= posterior.n_draws
+    assert conditioned.diagnostics.within_draw_ess > 0.3
+
     rng = np.random.default_rng(3)
-    z = rng.standard_normal((n_draws, 4000, d))
-    prior = np.einsum("sij,skj->ski", chol, z)
-    base = np.einsum("kp,spd->skd", x, p["skill_slope"])
+    chol = population_factor(posterior)
+    tau = effect_scales(posterior)
+    S, d = chol.shape[:2]
+    J = tau.shape[1]
+    K = 3000
+    alpha = np.einsum("sij,skj->ski", chol, rng.standard_normal((S, K, d)))
+    effects = tau[:, None, :] * rng.standard_normal((S, K, J))
+    base = posterior.skills(x, efficiency=np.zeros((S, d)))[:, 0]  # (S, d)
+    p = posterior.draws(("loading", "intercept", "noise_scale"))
+    link = posterior.link_parameters()
+    eta = (np.einsum("skd,sjd->skj", alpha + base[:, None, :], p["loading"])
+           + p["intercept"][:, None, :] + effects)
+    observed = ~np.isnan(scores[0])
+    mean = maths.link_mean(eta, posterior.floors, *(link.get(k)[:, None, :] if k in link
+                                                    else None for k in ("shape", "ceiling")))
+    scale = maths.observation_scale(mean, p["noise_scale"][:, None, :], posterior.inv_items)
+    df = posterior.noise_df()
+    logp = np.asarray(maths.score_distribution(
+        mean, scale, None if df is None else df[:, None, None]).log_prob(
+        np.where(observed, scores[0], 0.5)[None, None, :]))
+    logw = np.where(observed[None, None, :], logp, 0.0).sum(axis=-1)  # (S, K)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    brute_mean = np.einsum("sk,skd->d", w, alpha)
+    brute_sd = np.sqrt(np.einsum("sk,skd->d", w, (alpha - brute_mean) ** 2))
+    ours = conditioned.efficiency
+    assert np.all(np.abs(ours.mean(axis=0) - brute_mean) < 0.2 * brute_sd + 0.05), (
+        ours.mean(axis=0), brute_mean, brute_sd)
+    np.testing.assert_allclose(ours.std(axis=0), brute_sd, rtol=0.3)
+    # ... and so do the forecasts of the family's other models
+    draws, records = forecast_samples(model, rows.iloc[1:], obs, kind="mean", seed=2)
+    other = posterior.skills(posterior.standardize(rows.iloc[1:]),
+                             efficiency=np.zeros((S, d)))
+    eta_o = (np.einsum("snd,sjd->snj", other, p["loading"])[:, None]
+             + np.einsum("skd,sjd->skj", alpha, p["loading"])[:, :, None]
+             + p["intercept"][:, None, None, :] + effects[:, :, None, :])
+    mean_o = maths.link_mean(eta_o, posterior.floors,
+                             *(link.get(k)[:, None, None, :] if k in link else None
+                               for k in ("shape", "ceiling")))
+    brute_forecast = np.einsum("sk,sknj->nj", w, mean_o)
+    width = np.quantile(draws, 0.95, axis=0) - np.quantile(draws, 0.05, axis=0)
+    assert np.median(np.abs(draws.mean(axis=0) - brute_forecast) / width) < 0.1
+    assert [r.family for r in records] == [HELD_OUT] and records[0].method == "importance"
 
-    def loglik(a, chol_s, base_s, lam, b, sig, df, shape, ceiling):
-        # prior density cancels: subtract it from the conditional
-        zz = jax.scipy.linalg.solve_triangular(chol_s, a, lower=True)
-        return _log_conditional(
-            a, chol_s, base_s, lam, b, sig, df, shape, ceiling, jnp.asarray(rows_),
-            jnp.asarray(cols_),
-            jnp.asarray(scores[rows_, cols_]), jnp.asarray(const["floors"].to_numpy()),
-            jnp.asarray(const["inv_items"].to_numpy()),
-        ) + 0.5 * jnp.sum(zz**2)
 
-    inner = jax.vmap(loglik, in_axes=(0,) + (None,) * 8)
-    logw = np.asarray(jax.jit(jax.vmap(inner))(
-        jnp.asarray(prior), *(jnp.asarray(a) for a in (
-            chol, base, p["loading"], p["intercept"], p["noise_scale"], p["noise_df"],
-            p["link_shape"], p["link_ceiling"]))
-    ), dtype=float)
-    w = np.exp(logw - logw.max(axis=1, keepdims=True))
-    w /= w.sum(axis=1, keepdims=True)
-    brute_mean = np.einsum("sk,skd->d", w, prior) / n_draws
-    assert np.all(np.abs(alpha.mean(axis=0) - brute_mean) < 0.1), (alpha.mean(0), brute_mean)
-    brute_sd = np.sqrt(np.einsum("sk,skd->d", w, (prior - brute_mean) ** 2) / n_draws)
-    np.testing.assert_allclose(alpha.std(axis=0), brute_sd, rtol=0.3)
+def test_a_high_khat_refits_by_itself_or_raises_when_asked(setup, monkeypatch):
+    """Weights whose k-hat exceeds the threshold are never used silently: the forecast
+    refits with the observed models (and says so), or raises with on_high_khat="raise"."""
+    import sloth.forecast as forecast_module
+
+    model, rows, _, _ = setup
+    monkeypatch.setattr(forecast_module, "KHAT_THRESHOLD", -1.0)  # every family "unreliable"
+    with pytest.raises(ForecastError, match=r"k-hat.*method='refit'"):
+        forecast(model, rows.iloc[1:], rows.iloc[:1], on_high_khat="raise")
+    calls = []
+    real = forecast_module.refit_with
+
+    def counted(m, observed):
+        calls.append(sorted(set(observed["family"])))
+        return real(m, observed)
+
+    monkeypatch.setattr(forecast_module, "refit_with", counted)
+    out = forecast(model, rows.iloc[1:], rows.iloc[:1], kind="mean")
+    assert calls == [[HELD_OUT]]
+    [record] = out.attrs["conditioning"]
+    assert record["method"] == "refit" and record["khat"] > -1.0
+    assert np.isfinite(out[["mean", "q05", "q95"]].to_numpy()).all()
+    with pytest.raises(ValueError, match="on_high_khat="):
+        forecast(model, rows.iloc[1:], rows.iloc[:1], on_high_khat="ignore")
 
 
 def test_forecast_rejects_fitted_families_and_missing_columns(setup):
@@ -202,9 +257,17 @@ def test_predictions_group_matches_the_table_and_fifty_candidates_are_fast(setup
     assert "posterior" in tree.children  # the fit's groups are kept
 
 
-def test_cholesky_of_a_singular_float32_correlation_draw():
+def test_population_factor_of_a_singular_float32_correlation_draw(setup):
     # two skills perfectly correlated, as float32 draws near a ridge can be
-    corr = np.array([[[1, 1, 0.2], [1, 1, 0.2], [0.2, 0.2, 1]], np.eye(3)], dtype=np.float32)
-    chol = _cholesky(corr)
+    model, *_ = setup
+    posterior = model.posterior_
+    corr = np.array([[1, 1, 0.2], [1, 1, 0.2], [0.2, 0.2, 1]], dtype=np.float32)
+    fake = copy.copy(posterior)
+    fake.draws = lambda names: {"family_scale": np.ones((2, 3)),
+                                "family_corr": np.stack([corr, np.eye(3, dtype=np.float32)])}
+    chol = population_factor(fake)
     assert np.all(np.isfinite(chol))
-    np.testing.assert_allclose(chol @ np.swapaxes(chol, -1, -2), corr, atol=1e-6)
+    np.testing.assert_allclose(chol @ np.swapaxes(chol, -1, -2),
+                               np.stack([corr, np.eye(3)]), atol=1e-6)
+    alpha, _ = population_draws(fake, np.random.default_rng(0))
+    assert np.isfinite(alpha).all()

@@ -33,12 +33,12 @@ from typing import Literal, Self
 import numpy as np
 import pandas as pd
 
+from sloth.conditioning import population_draws
 from sloth.data.registry import BenchmarkRegistry, default_registry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.estimator import SlothModel
 from sloth.evaluation.baselines import Z90, FlopsSigmoid, ScorePCA
 from sloth.exceptions import DataValidationError, NotFittedError
-from sloth.forecast import condition_efficiency
 from sloth.model import maths
 from sloth.optim import batched_lbfgs
 from sloth.posterior import QUANTILES
@@ -124,10 +124,7 @@ def posterior_skills(
         rng = np.random.default_rng(seed)
         extra = []
         for _ in unseen:
-            alpha, _ = condition_efficiency(
-                model, np.zeros((0, x.shape[1])), np.zeros((0, len(posterior.benchmarks))),
-                seed=int(rng.integers(2**31)),
-            )
+            alpha, _ = population_draws(posterior, rng)
             extra.append(alpha[keep])
         efficiency = np.concatenate([efficiency, np.stack(extra, axis=1)], axis=1)
         known.update({f: len(posterior.families) + k for k, f in enumerate(unseen)})

@@ -113,6 +113,30 @@ class Posterior:
         empty for the logistic link)."""
         return maths.link_parameters(self.draws(maths.LINK_VARIABLES), new_axis=new_axis)
 
+    def resampled(self, index: np.ndarray) -> Posterior:
+        """The posterior with its draws replaced by ``index`` (S,), e.g. a resample by
+        importance weights; the ``(chain, draw)`` shape is kept.
+
+        Parameters
+        ----------
+        index : int ndarray, shape (S,)
+            Indices into the stacked draws (chains x draws).
+        """
+        post = self.tree["posterior"].to_dataset()
+        chains, per_chain = post.sizes["chain"], post.sizes["draw"]
+        index = np.asarray(index)
+        if index.shape != (chains * per_chain,):
+            raise ValueError(f"index must have shape ({chains * per_chain},), got "
+                             f"{index.shape}")
+        data = {}
+        for name, var in post.data_vars.items():
+            values = var.to_numpy()
+            flat = values.reshape(chains * per_chain, *values.shape[2:])[index]
+            data[name] = (var.dims, flat.reshape(values.shape))
+        tree = self.tree.copy()
+        tree["posterior"] = xr.DataTree(xr.Dataset(data, coords=post.coords, attrs=post.attrs))
+        return Posterior(tree, family_benchmark_scale=self.family_benchmark_scale)
+
     # ------------------------------------------------------------------ covariates
     def validate_frame(
         self, frame: pd.DataFrame | str | os.PathLike, name: str, *,
