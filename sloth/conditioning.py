@@ -167,6 +167,18 @@ def _cell_loglik(eta, y, floor, shape, ceiling, noise_scale, inv_items, noise_df
     return maths.score_distribution(mean, scale, None if normal else noise_df).log_prob(y)
 
 
+def _cell_information(eta, y, floor, shape, ceiling, noise_scale, inv_items, noise_df, *,
+                      normal: bool):
+    """Expected information of one score about its linear predictor: ``(dm/deta)^2 / s^2``,
+    times ``(nu + 1) / (nu + 3)`` for Student-t noise with ``nu`` degrees of freedom."""
+    mean = maths.link_mean(eta, floor, shape, ceiling)
+    scale = maths.observation_scale(mean, noise_scale, inv_items)
+    slope = maths.link_slope(eta, floor, shape, ceiling)
+    nu = noise_df + 1.0  # score_distribution's Student-t has noise_df + 1 degrees of freedom
+    factor = 1.0 if normal else (nu + 1.0) / (nu + 3.0)
+    return factor * slope**2 / scale**2
+
+
 @partial(jax.jit, static_argnames=("proposals", "newton_steps", "normal"))
 def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scale, noise_df,
                       shape, ceiling, rows, cols, y, mask, floors, inv_items, *,
@@ -186,6 +198,7 @@ def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scal
     cell_values = jax.vmap(cell_ll, in_axes=axes)
     cell_slopes = jax.vmap(jax.grad(cell_ll), in_axes=axes)
     cell_curvatures = jax.vmap(jax.grad(jax.grad(cell_ll)), in_axes=axes)
+    cell_information = jax.vmap(partial(_cell_information, normal=normal), in_axes=axes)
 
     def per_draw(key, chol, tau, base, loading, intercept, noise_scale, noise_df, shape,
                  ceiling):
@@ -194,6 +207,7 @@ def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scal
         offset = jnp.sum(loading[cols] * base[rows], axis=1) + intercept[cols]
         cell = (y, floors[cols], shape[cols], ceiling[cols], noise_scale[cols], inv_items[cols])
         prec_alpha = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(d))
+        prior_precision = jax.scipy.linalg.block_diag(prec_alpha, jnp.eye(J))
 
         def loglik(u):
             eta = design @ u + offset
@@ -207,25 +221,32 @@ def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scal
                     - 0.5 * (d + J) * jnp.log(2 * jnp.pi))
 
         def derivatives(u):
+            """Gradient and the negative Hessian of the log density at ``u`` (exact: eta is
+            linear in u, so the Hessian is a sum over cells)."""
             eta = design @ u + offset
-            g1 = cell_slopes(eta, *cell, noise_df)
-            g2 = cell_curvatures(eta, *cell, noise_df)
-            g1, g2 = jnp.where(mask, g1, 0.0), jnp.where(mask, g2, 0.0)
+            g1 = jnp.where(mask, cell_slopes(eta, *cell, noise_df), 0.0)
+            g2 = jnp.where(mask, cell_curvatures(eta, *cell, noise_df), 0.0)
             grad = design.T @ g1 - jnp.concatenate([prec_alpha @ u[:d], u[d:]])
-            neg_hess = -(design.T * g2) @ design
-            neg_hess = neg_hess.at[:d, :d].add(prec_alpha).at[d:, d:].add(jnp.eye(J))
-            return grad, neg_hess
+            return grad, -(design.T * g2) @ design + prior_precision
+
+        def scoring(u):
+            """Gradient and the expected information (Fisher scoring), positive definite:
+            steps need no eigen-decomposition where the Student-t density is not concave."""
+            eta = design @ u + offset
+            g1 = jnp.where(mask, cell_slopes(eta, *cell, noise_df), 0.0)
+            info = jnp.where(mask, cell_information(eta, *cell, noise_df), 0.0)
+            grad = design.T @ g1 - jnp.concatenate([prec_alpha @ u[:d], u[d:]])
+            return grad, (design.T * info) @ design + prior_precision
 
         def log_post(u):
             return loglik(u) + log_prior(u)
 
         def step(u, _):
-            grad, neg = derivatives(u)
-            # where the density is not concave (Student-t tails), |eigenvalue| floored at 1
-            # keeps the step bounded; backtracking takes the best of six lengths or none
-            eigval, eigvec = jnp.linalg.eigh(0.5 * (neg + neg.T))
-            delta = eigvec @ ((eigvec.T @ grad) / jnp.maximum(jnp.abs(eigval), 1.0))
-            lengths = jnp.concatenate([jnp.zeros(1), 0.5 ** jnp.arange(6.0)])
+            grad, info = scoring(u)
+            delta = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(info, lower=True),
+                                               grad)
+            # backtracking: the best of the current point and four step lengths
+            lengths = jnp.array([0.0, 1.0, 0.5, 0.25, 0.125])
             cands = u[None, :] + lengths[:, None] * delta[None, :]
             return cands[jnp.argmax(jax.vmap(log_post)(cands))], None
 

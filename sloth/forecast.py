@@ -40,6 +40,9 @@ def _check_finite(posterior) -> None:
         )
 
 
+#: Posterior draws a forecast uses by default (every k-th draw of each chain).
+MAX_DRAWS = 2000
+
 #: What a forecast does when a family's Pareto k-hat exceeds :data:`KHAT_THRESHOLD`.
 ON_HIGH_KHAT = ("refit", "raise")
 
@@ -52,15 +55,19 @@ def forecast_samples(
     kind: str = "score",
     seed: int = 0,
     on_high_khat: str = "refit",
+    max_draws: int | None = MAX_DRAWS,
 ) -> tuple[np.ndarray, list[Conditioning]]:
     """Posterior draws of the forecasts of :func:`forecast` and how each family was
     conditioned.
 
+    Parameters as in :func:`forecast`.
+
     Returns
     -------
     draws : ndarray, shape (S, n, J)
-        ``S`` posterior draws (chains x draws; resampled by each family's importance
-        weights), ``n`` the rows of ``new_models`` in order, ``J`` the fit's benchmarks.
+        ``S`` posterior draws (chains x draws, at most ``max_draws``; resampled by each
+        family's importance weights), ``n`` the rows of ``new_models`` in order, ``J`` the
+        fit's benchmarks.
     conditioning : list of Conditioning
         One per family of ``new_models``, in order of first appearance: the method, the
         Pareto k-hat and the effective sample size of its weights.
@@ -72,7 +79,7 @@ def forecast_samples(
     ForecastError
         A family's k-hat exceeds :data:`KHAT_THRESHOLD` and ``on_high_khat="raise"``.
     """
-    posterior = model.posterior_
+    posterior = model.posterior_.thinned(max_draws)
     if kind not in ("score", "mean"):
         raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
     if on_high_khat not in ON_HIGH_KHAT:
@@ -117,8 +124,8 @@ def forecast_samples(
                 "method='refit' (or on_high_khat='refit'), which refits with their models")
         seen = new_models[FAMILY].isin(unreliable).to_numpy()
         refit = refit_with(model, observed[observed[FAMILY].isin(unreliable)])
-        out[:, seen, :] = refit.posterior_.predict_draws(new_models[seen], kind=kind,
-                                                         seed=int(rng.integers(2**31)))
+        out[:, seen, :] = refit.posterior_.thinned(max_draws).predict_draws(
+            new_models[seen], kind=kind, seed=int(rng.integers(2**31)))
         records = [replace(r, method="refit") if r.family in unreliable else r
                    for r in records]
     return out, records
@@ -132,11 +139,12 @@ def forecast_draws(
     kind: str = "score",
     seed: int = 0,
     on_high_khat: str = "refit",
+    max_draws: int | None = MAX_DRAWS,
 ) -> np.ndarray:
     """Posterior draws of the forecasts of :func:`forecast`, shape (S, n, J) (see
     :func:`forecast_samples`, which also says how each family was conditioned)."""
     return forecast_samples(model, new_models, observed, kind=kind, seed=seed,
-                            on_high_khat=on_high_khat)[0]
+                            on_high_khat=on_high_khat, max_draws=max_draws)[0]
 
 
 def refit_with(model: SlothModel, observed: pd.DataFrame) -> SlothModel:
@@ -186,6 +194,7 @@ def forecast(
     seed: int = 0,
     method: str = "condition",
     on_high_khat: str = "refit",
+    max_draws: int | None = MAX_DRAWS,
 ) -> pd.DataFrame:
     """Posterior predictions for models of families that were not in the fit.
 
@@ -212,6 +221,8 @@ def forecast(
         What ``"condition"`` does for a family whose Pareto k-hat exceeds
         :data:`sloth.conditioning.KHAT_THRESHOLD` (the weights are then unreliable): refit
         with its observed models (the default), or raise :class:`sloth.exceptions.ForecastError`.
+    max_draws : int or None, default :data:`MAX_DRAWS`
+        Posterior draws used, every k-th of each chain (``None``: all of them).
 
     Returns
     -------
@@ -230,7 +241,7 @@ def forecast(
     if method == "refit" and observed is not None and len(observed):
         refit = refit_with(model, observed)
         seen = new_models[FAMILY].isin(set(observed[FAMILY])).to_numpy()
-        posterior = refit.posterior_
+        posterior = refit.posterior_.thinned(max_draws)
         draws = np.empty((posterior.n_draws, len(new_models), len(posterior.benchmarks)))
         records = []
         for family in dict.fromkeys(new_models[FAMILY][seen]):
@@ -242,12 +253,13 @@ def forecast(
             draws[:, seen] = posterior.predict_draws(new_models[seen], kind=kind, seed=seed)
         if (~seen).any():
             draws[:, ~seen], more = forecast_samples(refit, new_models[~seen], None,
-                                                     kind=kind, seed=seed)
+                                                     kind=kind, seed=seed,
+                                                     max_draws=max_draws)
             records += more
         out = posterior.tidy(new_models, draws)
     else:
         draws, records = forecast_samples(model, new_models, observed, kind=kind, seed=seed,
-                                          on_high_khat=on_high_khat)
+                                          on_high_khat=on_high_khat, max_draws=max_draws)
         out = model.posterior_.tidy(new_models, draws)
     out.attrs["conditioning"] = [r.to_dict() for r in records]
     return out
@@ -260,6 +272,7 @@ def forecast_datatree(
     *,
     kind: str = "score",
     seed: int = 0,
+    max_draws: int | None = MAX_DRAWS,
 ) -> xr.DataTree:
     """The fit's DataTree with the forecasts added as ArviZ ``predictions`` groups.
 
@@ -269,12 +282,15 @@ def forecast_datatree(
     -------
     xarray.DataTree
         A copy of ``model.idata_`` with group ``predictions`` (variable ``scores``, dims
-        ``chain, draw, model, benchmark``; the posterior predictive with ``kind="score"``,
-        the mean score with ``kind="mean"``) and ``predictions_constant_data`` (family,
-        params and tokens of each forecast model).
+        ``chain, draw, model, benchmark``: the draws the forecast used, see ``max_draws``;
+        the posterior predictive with ``kind="score"``, the mean score with
+        ``kind="mean"``; ``attrs["conditioning"]`` the JSON records of
+        :func:`forecast_samples`) and ``predictions_constant_data`` (family, params and
+        tokens of each forecast model).
     """
-    draws, records = forecast_samples(model, new_models, observed, kind=kind, seed=seed)
-    post = model.idata_["posterior"]
+    draws, records = forecast_samples(model, new_models, observed, kind=kind, seed=seed,
+                                      max_draws=max_draws)
+    post = model.posterior_.thinned(max_draws).tree["posterior"]
     chains, per_chain = post.sizes["chain"], post.sizes["draw"]
     frame = new_models.reset_index(drop=True)
     names = frame[MODEL].astype(str).to_numpy()

@@ -66,6 +66,23 @@ def add_forecast_parser(sub: Any) -> None:
     forecast.set_defaults(func=cmd_forecast)
 
 
+def format_conditioning(records: list[dict]) -> str:
+    """One line per family: how it was conditioned, with its Pareto k-hat and ESS."""
+    lines = ["conditioning (Pareto k-hat of the weights across draws; <= 0.7 is reliable):"]
+    for r in records:
+        if r["method"] == "population":
+            text = "no observed model: drawn from the fitted population of families"
+        elif r["method"] == "refit":
+            khat = "" if r["khat"] != r["khat"] else f"k-hat {r['khat']:.2f} too high, so "
+            text = f"{khat}refitted with its {r['n_observed_models']} observed model(s)"
+        else:
+            text = (f"{r['n_observed_models']} observed model(s), {r['n_observed_scores']} "
+                    f"scores: k-hat {r['khat']:.2f}, ESS {r['ess']:.0f} of {r['n_draws']} "
+                    f"draws")
+        lines.append(f"  {r['family']}: {text}")
+    return "\n".join(lines)
+
+
 def default_posterior(*, quiet: bool = False) -> Path:
     """The posterior of a plain ``sloth fit`` (the leaderboard, every default), from the user
     cache (:mod:`sloth.cache`); fitted once, with progress on stderr, when missing."""
@@ -117,11 +134,14 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     out = forecast(model, models, observed, kind=args.kind, seed=args.seed)
     if out_path is not None:
         write_csv(out, out_path)
+    conditioning = out.attrs.get("conditioning", [])
     if args.json:
         print_json({"posterior_file": str(posterior), "kind": args.kind,
+                    "conditioning": conditioning,
                     "predictions": out.to_dict(orient="records")})
         return 0
     print(f"forecast ({args.kind}; 90% intervals) from {posterior}")
+    print(format_conditioning(conditioning))
     for (model_name, family), rows in out.groupby(["model", "family"], sort=False):
         print(f"\n{model_name} ({family})")
         for row in rows.itertuples():

@@ -67,6 +67,8 @@ class Forecaster:
     name: str
     run: Callable[[Task], tuple[np.ndarray, float, np.ndarray | None]]
     fits: list[dict[str, Any]] = field(default_factory=list)
+    #: How each held-out family of each task was conditioned (sloth: method, k-hat, ESS).
+    conditioning: list[dict[str, Any]] = field(default_factory=list)
 
 
 def sloth_forecaster(
@@ -143,12 +145,16 @@ def sloth_forecaster(
         return cache[key]
 
     def run(task: Task) -> tuple[np.ndarray, float, None]:
-        from sloth.forecast import forecast_draws
+        from sloth.forecast import forecast_samples
 
         if task.zero_shot or conditioning == "forecast":
             model, seconds = fitted(task, include_observed=False)
             observed = None if task.zero_shot else task.observed
-            draws = forecast_draws(model, task.test, observed, kind="score", seed=seed)
+            draws, records = forecast_samples(model, task.test, observed, kind="score",
+                                              seed=seed)
+            forecaster.conditioning.extend(
+                {"benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
+                 "k": 0 if task.zero_shot else task.split.k, **r.to_dict()} for r in records)
         else:
             model, seconds = fitted(task, include_observed=True)
             draws = model.posterior_.predict_draws(task.test, kind="score", seed=seed)
@@ -159,23 +165,19 @@ def sloth_forecaster(
 
 
 def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict:
-    """Sampler diagnostics of one fit of the harness."""
-    import arviz_stats
+    """Sampler diagnostics of one fit of the harness (worst R-hat and its variable over every
+    sampled variable, as :func:`sloth.checks.convergence.sampler_summary` reports them)."""
+    from sloth.checks.convergence import sampler_summary
 
-    from sloth.checks.diagnostics import IDENTIFIED_VARIABLES
-
-    post = model.idata_["posterior"].to_dataset()
-    names = [v for v in IDENTIFIED_VARIABLES if v in post and v != "mean_score"]
-    rhat = arviz_stats.rhat(post[names])
-    worst = max(float(np.nanmax(rhat[v].to_numpy())) for v in names)
-    stats = model.idata_["sample_stats"]
+    summary = sampler_summary(model.idata_)
     return {
         "benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
         "k": observed_k, "skills": model.n_skills, "models": model.table_.n_models,
         "families": len(model.families_), "fit_seconds": seconds,
-        "map_seconds": model.timings_["map"], "rhat_max": worst,
-        "divergences": int(stats["diverging"].sum()),
-        "mean_leapfrog_steps": float(stats["n_steps"].mean()),
+        "map_seconds": model.timings_["map"], "rhat_max": summary["rhat_max"],
+        "worst_rhat_variable": summary["worst_rhat_variable"],
+        "ess_bulk_min": summary["ess_bulk_min"], "divergences": summary["divergences"],
+        "mean_leapfrog_steps": summary["mean_leapfrog_steps"],
     }
 
 

@@ -113,6 +113,18 @@ class Posterior:
         empty for the logistic link)."""
         return maths.link_parameters(self.draws(maths.LINK_VARIABLES), new_axis=new_axis)
 
+    def thinned(self, max_draws: int | None) -> Posterior:
+        """The posterior with at most ``max_draws`` draws, every k-th draw of each chain
+        (itself when it has no more). Forecasts use it: their Monte Carlo error with a
+        couple of thousand draws is far below the posterior's own spread."""
+        post = self.tree["posterior"]
+        if max_draws is None or self.n_draws <= max_draws:
+            return self
+        step = -(-self.n_draws // int(max_draws))
+        tree = self.tree.copy()
+        tree["posterior"] = xr.DataTree(post.to_dataset().isel(draw=slice(None, None, step)))
+        return Posterior(tree, family_benchmark_scale=self.family_benchmark_scale)
+
     def resampled(self, index: np.ndarray) -> Posterior:
         """The posterior with its draws replaced by ``index`` (S,), e.g. a resample by
         importance weights; the ``(chain, draw)`` shape is kept.
