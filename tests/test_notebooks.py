@@ -188,6 +188,8 @@ def test_forecast_new_family_notebook(fit_notebook, workdir: Path):
     assert sorted(k for k, _ in rows) == [0, 0, 0, 1, 1, 2]
     small, middle, largest = [m for k, m in rows if k == 0]
     assert [m for k, m in rows if k == 2] == [largest]
+    # with nothing observed, the population's wide intervals hold the first model's scores
+    assert rows[(0, small)]["90% coverage"] >= 0.75
     # observing the family's smaller models narrows the forecasts of its larger ones ...
     assert rows[(1, middle)]["90% width"] < rows[(0, middle)]["90% width"]
     assert rows[(1, largest)]["90% width"] < rows[(0, largest)]["90% width"]
