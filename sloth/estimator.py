@@ -586,12 +586,21 @@ class SlothModel:
         write_posterior(self.idata_, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Self:
+    def load(cls, path: str | os.PathLike, *, log_likelihood: bool = True) -> Self:
         """Rebuild a fitted model from a file written by :meth:`save`.
 
         Every constructor keyword is restored as saved (change one with :meth:`set_params`,
         e.g. ``progress_bar=False``); files of older format versions are migrated (see
         :func:`sloth.posterior.fileformat.migrate`).
+
+        Parameters
+        ----------
+        path : str or path-like
+        log_likelihood : bool, default True
+            Read the pointwise log-likelihood too (model comparison needs it; ``False``
+            reads a fraction of the file, enough to predict and forecast, and verifies the
+            checksums of the groups it reads only: damage in the skipped group goes
+            unnoticed).
 
         Raises
         ------
@@ -600,7 +609,7 @@ class SlothModel:
         DataValidationError
             The file is not a sloth posterior, is damaged, or was written by a newer sloth.
         """
-        tree = read_posterior(path)
+        tree = read_posterior(path, log_likelihood=log_likelihood)
         try:
             model = cls.from_config({"model_config": model_config(tree),
                                      "sampler_config": sampler_config(tree)})

@@ -44,6 +44,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import h5py
 import xarray as xr
 
 from sloth import __version__
@@ -305,7 +306,7 @@ def write_posterior(tree: xr.DataTree, path: str | os.PathLike) -> None:
     _write(without_derived(tree), os.fspath(path))
 
 
-def read_posterior(path: str | os.PathLike) -> xr.DataTree:
+def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True) -> xr.DataTree:
     """Read a posterior file, migrated to the current format, with its derived variables.
 
     Parameters
@@ -313,6 +314,9 @@ def read_posterior(path: str | os.PathLike) -> xr.DataTree:
     path : str or path-like
         A file written by :func:`write_posterior` (any format version up to
         :data:`FORMAT_VERSION`).
+    log_likelihood : bool, default True
+        Read the pointwise log-likelihood (most of the file: model comparison needs it,
+        prediction and forecasting do not). Each group read is verified on its own.
 
     Returns
     -------
@@ -331,7 +335,8 @@ def read_posterior(path: str | os.PathLike) -> xr.DataTree:
     if not os.path.exists(name):
         raise FileNotFoundError(f"no posterior file at {name!r}: fit and save one first")
     # unreadable bytes, or data that differ from the file's checksum: CorruptFileError
-    tree = open_datatree(name, what="posterior file", fix=_FIX)
+    groups = None if log_likelihood else _groups_without_log_likelihood(name)
+    tree = open_datatree(name, what="posterior file", fix=_FIX, groups=groups)
     if "sloth_format" not in tree.attrs and "config" not in tree.attrs:
         raise _not_sloth(name, "it has no 'sloth_format' attribute")
     missing = [g for g in GROUPS if g not in tree.children]
@@ -357,6 +362,17 @@ def read_posterior(path: str | os.PathLike) -> xr.DataTree:
     except DataValidationError as exc:
         raise _not_sloth(name, str(exc)) from None
     return with_derived(tree)
+
+
+def _groups_without_log_likelihood(name: str) -> list[str] | None:
+    """The file's groups but ``log_likelihood`` (None: read all, e.g. an unreadable file,
+    which the full read then reports)."""
+    try:
+        with h5py.File(name, "r") as handle:
+            return [g for g in handle if isinstance(handle[g], h5py.Group)
+                    and g != "log_likelihood"]
+    except (OSError, ValueError):
+        return None
 
 
 def _not_sloth(name: str, reason: str) -> DataValidationError:
