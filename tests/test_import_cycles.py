@@ -25,7 +25,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1] + [node.module or ""])
+                base = ".".join([*parts[: len(parts) - node.level + 1], node.module or ""])
                 base = base.rstrip(".")
             else:
                 base = node.module or ""
