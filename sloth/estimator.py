@@ -586,7 +586,8 @@ class SlothModel:
         write_posterior(self.idata_, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, log_likelihood: bool = True) -> Self:
+    def load(cls, path: str | os.PathLike, *, log_likelihood: bool = True,
+             derived: bool = True) -> Self:
         """Rebuild a fitted model from a file written by :meth:`save`.
 
         Every constructor keyword is restored as saved (change one with :meth:`set_params`,
@@ -601,6 +602,9 @@ class SlothModel:
             reads a fraction of the file, enough to predict and forecast, and verifies the
             checksums of the groups it reads only: damage in the skipped group goes
             unnoticed).
+        derived : bool, default True
+            Recompute the fitted models' skills and mean scores (``summary``, ``predict``
+            and the diagnostics need them; forecasting new families does not).
 
         Raises
         ------
@@ -609,7 +613,7 @@ class SlothModel:
         DataValidationError
             The file is not a sloth posterior, is damaged, or was written by a newer sloth.
         """
-        tree = read_posterior(path, log_likelihood=log_likelihood)
+        tree = read_posterior(path, log_likelihood=log_likelihood, derived=derived)
         try:
             model = cls.from_config({"model_config": model_config(tree),
                                      "sampler_config": sampler_config(tree)})

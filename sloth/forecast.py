@@ -41,7 +41,7 @@ def _check_finite(posterior) -> None:
 
 
 #: Posterior draws a forecast uses by default (every k-th draw of each chain).
-MAX_DRAWS = 2000
+MAX_DRAWS = 1000
 
 #: What a forecast does when a family's Pareto k-hat exceeds :data:`KHAT_THRESHOLD`.
 ON_HIGH_KHAT = ("refit", "raise")

@@ -117,7 +117,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         if path is not None and not Path(path).expanduser().is_file():
             raise DataNotFoundError(f"{option} {str(path)!r}: no such file. Fix: check the path")
     posterior = args.posterior or default_posterior(quiet=args.json)
-    model = SlothModel.load(posterior)  # every group read: a damaged file is refused
+    # every group read and verified (a damaged file is refused); the fitted models' derived
+    # variables are not needed to forecast new families
+    model = SlothModel.load(posterior, derived=False)
     table_options = {
         "covariates": model.scaler_.names[3:], "benchmarks": model.benchmarks_,
         "registry": model.registry, "reference": model.table_, "interface": "cli",

@@ -306,7 +306,8 @@ def write_posterior(tree: xr.DataTree, path: str | os.PathLike) -> None:
     _write(without_derived(tree), os.fspath(path))
 
 
-def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True) -> xr.DataTree:
+def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True,
+                   derived: bool = True) -> xr.DataTree:
     """Read a posterior file, migrated to the current format, with its derived variables.
 
     Parameters
@@ -317,6 +318,9 @@ def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True) -> x
     log_likelihood : bool, default True
         Read the pointwise log-likelihood (most of the file: model comparison needs it,
         prediction and forecasting do not). Each group read is verified on its own.
+    derived : bool, default True
+        Recompute the derived variables (``skills`` and ``mean_score`` of the fitted models:
+        summaries and diagnostics read them; forecasting new families does not).
 
     Returns
     -------
@@ -361,7 +365,7 @@ def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True) -> x
         sampler_config(tree)
     except DataValidationError as exc:
         raise _not_sloth(name, str(exc)) from None
-    return with_derived(tree)
+    return with_derived(tree) if derived else tree
 
 
 def _groups_without_log_likelihood(name: str) -> list[str] | None:
