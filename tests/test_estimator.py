@@ -114,6 +114,19 @@ def test_predict_rejects_unknown_family_and_missing_columns(fitted, simulated):
         fitted.predict(table.to_frame().drop(columns="tokens"))
 
 
+def test_predict_refuses_sizes_in_billions_unless_told(fitted, simulated):
+    """Counts are checked against the fit's models: sizes in billions are named, with the
+    keyword that declares them, and accepted once declared."""
+    table, _ = simulated
+    frame = table.to_frame().iloc[:3].copy()
+    expected = fitted.predict(frame, kind="mean")
+    frame["params"] = frame["params"] / 1e9
+    with pytest.raises(DataValidationError, match=r"params.*params_unit"):
+        fitted.predict(frame)
+    same = fitted.predict(frame, kind="mean", params_unit=1e9)
+    np.testing.assert_allclose(same["mean"], expected["mean"])
+
+
 def test_same_seed_same_posterior_and_other_seed_differs():
     table, _ = simulate_leaderboard(n_families=8, n_skills=1, n_benchmarks=6, seed=4)
     kwargs = dict(num_chains=2, num_warmup=60, num_samples=40, map_starts=2, progress_bar=False)
