@@ -86,7 +86,7 @@ class SlothModel:
         How family efficiencies are sampled: directly from ``MultivariateNormal(0, Sigma)``
         (centred) or as ``diag(tau) L z`` with standard-normal ``z`` (non-centred). Most
         families are measured on many benchmarks, so the centred form has the better geometry
-        here (on the leaderboard: about 160 leapfrog steps per iteration against 530).
+        here (the leapfrog steps of each are measured in ``benchmarks/RESULTS.md``).
     anchors : sequence of str, optional
         Anchor benchmarks, one per skill (anchor k loads on skill k alone). Default: chosen
         from the data by pivoted QR of an exploratory MAP fit's loadings.

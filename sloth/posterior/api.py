@@ -261,7 +261,7 @@ class Posterior:
             ``efficiency``. May be left out when ``efficiency`` is one family's.
         efficiency : ndarray, shape (S, d) or (S, F', d), optional
             Family efficiencies per draw (one family's, e.g. a new family drawn by
-            :func:`sloth.forecast.condition_efficiency`); default: the fitted families'.
+            :func:`sloth.conditioning.condition_family`); default: the fitted families'.
         draws : int ndarray, shape (S',), optional
             Indices of the posterior draws to use (default: all); a given ``efficiency``
             then holds those ``S'`` draws.

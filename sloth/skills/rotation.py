@@ -1,8 +1,8 @@
 """Factor rotations of loading matrices, per posterior draw, aligned across draws.
 
 The skill model is invariant under ``theta -> M theta``, ``Lambda -> Lambda M^-1`` for any
-invertible ``M`` (DESIGN section 2). The fit pins one frame (anchor benchmarks); this module
-moves each draw to an *interpretable* frame:
+invertible ``M``. The fit pins one frame (anchor benchmarks, :mod:`sloth.model.structure`);
+this module moves each draw to an *interpretable* frame:
 
 1. standardize the skills: with ``Sigma_s`` the covariance of the skills across the fitted
    models in draw ``s`` and ``C_s`` its Cholesky factor, ``L_s = Lambda_s C_s`` are the
