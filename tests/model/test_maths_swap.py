@@ -69,8 +69,9 @@ def swapped():
         out = {
             "model": model, "inside": inside, "held": held,
             "predict": model.predict(inside, kind="mean"),
-            "forecast": forecast_draws(model, held.iloc[1:], held.iloc[:1], kind="mean",
-                                       seed=1),
+            # zero-shot: each forecast row is its posterior draw (a conditioned forecast
+            # resamples the draws by their weights)
+            "forecast": forecast_draws(model, held.iloc[1:], None, kind="mean", seed=1),
             "information": benchmark_information(
                 {"skill_slope": truth.skill_slope, "family_offset": truth.family_efficiency,
                  "loading_free": truth.loading, "intercept": truth.intercept,
