@@ -126,6 +126,13 @@ def population_factor(posterior: Posterior) -> np.ndarray:
     return chol * np.asarray(p["family_scale"], dtype=np.float64)[:, :, None]
 
 
+def has_effects(posterior: Posterior) -> bool:
+    """Whether the fit has family-by-benchmark effects: sampled scales in the posterior, or
+    the fit's estimate of them."""
+    return (posterior.family_benchmark_scale is not None
+            or "family_benchmark_scale" in posterior.tree["posterior"])
+
+
 def effect_scales(posterior: Posterior) -> np.ndarray:
     """``tau`` per draw and benchmark (S, J): the sampled scales if the posterior has them,
     else the fit's estimate broadcast over draws, else zeros (no effects)."""
@@ -152,8 +159,7 @@ def population_draws(posterior: Posterior, rng: np.random.Generator
     chol = population_factor(posterior)
     S, d = chol.shape[:2]
     efficiency = np.einsum("sij,sj->si", chol, rng.standard_normal((S, d)))
-    if posterior.family_benchmark_scale is None and "family_benchmark_scale" not in \
-            posterior.tree["posterior"]:
+    if not has_effects(posterior):
         return efficiency, None
     tau = effect_scales(posterior)
     return efficiency, tau * rng.standard_normal(tau.shape)
@@ -363,8 +369,7 @@ def condition_family(
     index = _systematic_resample(weights, rng)
     d = posterior.n_skills
     effects = None
-    if posterior.family_benchmark_scale is not None or \
-            "family_benchmark_scale" in posterior.tree["posterior"]:
+    if has_effects(posterior):
         effects = tau[index] * u[index, d:]
     return ConditionedFamily(
         index, u[index, :d], effects,
