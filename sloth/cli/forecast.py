@@ -107,7 +107,7 @@ def default_posterior(*, quiet: bool = False) -> Path:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     """``sloth forecast``: forecast new families from a saved fit."""
-    from sloth.data.validation import check_observed_families, read_prediction_table
+    from sloth.data.validation import check_observed_families
     from sloth.estimator import SlothModel
     from sloth.forecast import forecast
 
@@ -120,17 +120,18 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     # every group read and verified (a damaged file is refused); the fitted models' derived
     # variables are not needed to forecast new families
     model = SlothModel.load(posterior, derived=False)
+    # validated here to speak the command line's options (forecast checks them again)
     table_options = {
-        "covariates": model.scaler_.names[3:], "benchmarks": model.benchmarks_,
-        "registry": model.registry, "reference": model.table_, "interface": "cli",
+        "registry": model.registry, "interface": "cli",
         "params_unit": parse_unit(args.params_unit or 1.0, "--params-unit"),
         "tokens_unit": parse_unit(args.tokens_unit or 1.0, "--tokens-unit"),
     }
-    models = read_prediction_table(args.models, name="--models", **table_options)
+    posterior_api = model.posterior_
+    models = posterior_api.validate_frame(args.models, "--models", **table_options)
     observed = None
     if args.observed:
-        observed = read_prediction_table(args.observed, name="--observed", require_scores=True,
-                                         **table_options)
+        observed = posterior_api.validate_frame(args.observed, "--observed",
+                                                require_scores=True, **table_options)
         check_observed_families(observed, models, observed_name="--observed",
                                 models_name="--models")
     out = forecast(model, models, observed, kind=args.kind, seed=args.seed)

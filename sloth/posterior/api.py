@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from sloth.data.fixes import Interface
+from sloth.data.registry import BenchmarkRegistry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.data.validation import read_prediction_table
 from sloth.exceptions import DataValidationError
@@ -154,6 +155,7 @@ class Posterior:
         self, frame: pd.DataFrame | str | os.PathLike, name: str, *,
         require_scores: bool = False, params_unit: float = 1.0, tokens_unit: float = 1.0,
         interface: Interface = "python", models_only: bool = False,
+        registry: BenchmarkRegistry | None = None,
     ) -> pd.DataFrame:
         """A table of models to predict or forecast, validated like a fit's table.
 
@@ -176,6 +178,8 @@ class Posterior:
         models_only : bool
             Validate the model columns only and ignore the others (e.g. the scores of a
             benchmark left out of the fit, in downstream prediction).
+        registry : BenchmarkRegistry, optional
+            Lets a message say that an unknown column is a benchmark the fit left out.
 
         Returns
         -------
@@ -192,6 +196,7 @@ class Posterior:
             frame, covariates=self.scaler.names[3:], benchmarks=self.benchmarks,
             reference=self.fitted_table(), require_scores=require_scores,
             params_unit=params_unit, tokens_unit=tokens_unit, interface=interface, name=name,
+            registry=registry,
         )
 
     @property
