@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sloth import defaults
+
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ROOT.parent / "shared" / "protocols"
 OUT = ROOT / "benchmarks" / "out"
@@ -43,7 +45,20 @@ def sweep(args: argparse.Namespace) -> None:
     done = set()
     if predictions.exists() and not args.fresh:  # resume: skip finished groups
         old = pd.read_csv(predictions)
-        done = set(zip(old.benchmarks, old.test_families, strict=True))
+        # a group is done when every split (k) that holds it has rows; the rows of a group
+        # stopped between its splits are dropped, and the group runs again whole
+        wanted = {(s.benchmarks, s.k, "+".join(g)) for s in protocol.splits
+                  if s.k in args.k for g in s.test_families}
+        have = set(zip(old.benchmarks, old.split_k, old.test_families, strict=True))
+        done = {(b, g) for b, _, g in wanted} - {(b, g) for b, k, g in wanted - have}
+        partial = ~pd.Series(list(zip(old.benchmarks, old.test_families, strict=True))).isin(
+            done).to_numpy()
+        if partial.any():
+            old[~partial].to_csv(predictions, index=False)
+            if fits_file.exists():
+                fits = pd.read_csv(fits_file)
+                keep = pd.Series(list(zip(fits.benchmarks, fits.test_families, strict=True)))
+                fits[keep.isin(done).to_numpy()].to_csv(fits_file, index=False)
     elif predictions.exists():
         predictions.unlink()
         fits_file.unlink(missing_ok=True)
@@ -67,6 +82,8 @@ def sweep(args: argparse.Namespace) -> None:
             rows = rows.reindex(columns=pd.read_csv(predictions, nrows=0).columns)
         rows.to_csv(predictions, mode="a", header=not predictions.exists(), index=False)
         new = pd.DataFrame(sloth.fits[written:])
+        if len(new) and fits_file.exists():  # the columns of the file being resumed
+            new = new.reindex(columns=pd.read_csv(fits_file, nrows=0).columns)
         if len(new):
             new.to_csv(fits_file, mode="a", header=not fits_file.exists(), index=False)
         written = len(sloth.fits)
@@ -182,15 +199,18 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only write the tables")
     parser.add_argument("--settings", nargs="+", default=["all", "v2", "v1"])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--skills", type=lambda t: t if t == "auto" else int(t), default=3,
+    parser.add_argument("--skills", type=lambda t: t if t == "auto" else int(t),
+                        default=defaults.N_SKILLS,
                         help="number of latent skills d, or 'auto' (3; 2 for six benchmarks)")
-    parser.add_argument("--link", default="flexible")
-    parser.add_argument("--conditioning", default="forecast", choices=("forecast", "refit"))
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--link", default=defaults.LINK)
+    parser.add_argument("--conditioning", default=defaults.CONDITIONING,
+                        choices=("forecast", "refit"))
+    sampler = defaults.EVALUATION_SAMPLER
+    parser.add_argument("--chains", type=int, default=sampler["num_chains"])
+    parser.add_argument("--warmup", type=int, default=sampler["num_warmup"])
+    parser.add_argument("--samples", type=int, default=sampler["num_samples"])
     parser.add_argument("--map-starts", type=int, default=2)
-    parser.add_argument("--max-tree-depth", type=int, default=8,
+    parser.add_argument("--max-tree-depth", type=int, default=sampler["max_tree_depth"],
                         help="cap on NUTS trees: bounds the time of a badly conditioned split")
     parser.add_argument("--family-benchmark-effects", action=argparse.BooleanOptionalAction,
                         default=True, help="model each family's own deviation per benchmark")

@@ -17,11 +17,19 @@ import numpy as np
 import pandas as pd
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 
+from sloth import defaults
 from sloth.checks.diagnostics import sampler_summary
-from sloth.checks.structure import check_structure
+from sloth.checks.report import DiagnosticReport, check_convergence
+from sloth.checks.structure import auto_skills, check_structure
 from sloth.data.registry import BenchmarkInfo, BenchmarkRegistry, default_registry
 from sloth.data.table import ScoreTable
-from sloth.exceptions import DataValidationError, IdentifiabilityError, NotFittedError
+from sloth.exceptions import (
+    ConvergenceWarning,
+    DataValidationError,
+    IdentifiabilityError,
+    NotFittedError,
+    issue_warning,
+)
 from sloth.inference.pipeline import SamplerSettings, fit_posterior
 from sloth.inference.programs import ProgramCache, model_kwargs
 from sloth.model import (
@@ -60,18 +68,22 @@ class SlothModel:
 
     Parameters
     ----------
-    n_skills : int, default 3
-        Number of latent skills d (1 to 4).
+    n_skills : int or "auto", default "auto"
+        Number of latent skills d (1 to 4). ``"auto"`` takes
+        :func:`sloth.checks.structure.auto_skills` of the fitted table's benchmarks: 3, or
+        fewer where three would be just identified or worse (2 for six benchmarks); with
+        ``anchors``, one skill per anchor. The number used is ``n_skills_``.
     benchmarks : sequence of str, optional
         Benchmarks to use (default: every benchmark of the table passed to :meth:`fit`).
     extra_covariates : sequence of str, default ()
         Extra covariates of the skills besides size and tokens (columns of the table's
         ``extra_covariates``, e.g. ``"instruct"``).
-    link : {"logistic", "richards", "ceiling", "flexible"}, default "logistic"
+    link : {"logistic", "richards", "ceiling", "flexible"}, default "flexible"
         Link from the linear predictor to the mean score, ``c + (1 - c) h sigmoid(eta)^k``
         (see :func:`sloth.model.link_mean`): ``"logistic"`` has ``h = k = 1``; ``"richards"``
         learns an asymmetry exponent ``k_j`` per benchmark, ``"ceiling"`` a ceiling ``h_j``
-        per benchmark, ``"flexible"`` both.
+        per benchmark, ``"flexible"`` both (the default: its forecasts are the more
+        accurate and the better calibrated on held-out families, benchmarks/RESULTS.md §3).
     family_benchmark_effects : bool, default True
         Give each family its own deviation on each benchmark, ``v_fj ~ Normal(0, tau_j^2)``
         on the linear-predictor scale (see :mod:`sloth.model.family_effects`): ``tau_j`` is
@@ -114,6 +126,8 @@ class SlothModel:
 
     Attributes
     ----------
+    n_skills_ : int
+        The number of skills of the fit (``n_skills``, or what ``"auto"`` chose).
     idata_ : xarray.DataTree
         The labelled posterior (see :func:`sloth.posterior.datatree.build_datatree`).
     posterior_ : Posterior
@@ -129,15 +143,20 @@ class SlothModel:
         Seconds spent in the MAP fits and in sampling.
     family_benchmark_scale_ : ndarray of shape (J,) or None
         Estimated ``tau_j`` of the family-by-benchmark effects (``None`` without them).
+    convergence_ : DiagnosticReport
+        The sampler's convergence checks of the fit (divergences, tree depth against
+        ``max_tree_depth``, E-BFMI, R-hat and ESS over every sampled variable; see
+        :func:`sloth.checks.check_convergence`), also stored in the file. :meth:`fit` issues
+        a :class:`~sloth.exceptions.ConvergenceWarning` when one of them did not pass.
     """
 
     def __init__(
         self,
-        n_skills: int = 3,
+        n_skills: int | Literal["auto"] = defaults.N_SKILLS,
         *,
         benchmarks: Sequence[str] | None = None,
         extra_covariates: Sequence[str] = (),
-        link: Literal["logistic", "richards", "ceiling", "flexible"] = "logistic",
+        link: Literal["logistic", "richards", "ceiling", "flexible"] = defaults.LINK,
         family_benchmark_effects: bool = True,
         noise: Literal["student_t", "normal"] = "student_t",
         family_parametrization: Literal["centered", "non_centered"] = "centered",
@@ -267,9 +286,11 @@ class SlothModel:
         ValueError
             Naming the keyword, its value and the allowed values.
         """
-        if (isinstance(self.n_skills, bool) or not isinstance(self.n_skills, Integral)
+        if self.n_skills != "auto" and (
+                isinstance(self.n_skills, bool) or not isinstance(self.n_skills, Integral)
                 or not 1 <= self.n_skills <= 4):
-            raise ValueError(f"n_skills={self.n_skills!r}: allowed values are 1, 2, 3 or 4")
+            raise ValueError(
+                f"n_skills={self.n_skills!r}: allowed values are 1, 2, 3, 4 or 'auto'")
         for name, allowed in (("link", list(LINKS)), ("noise", list(NOISE_MODELS)),
                               ("family_parametrization", ["centered", "non_centered"])):
             if getattr(self, name) not in allowed:
@@ -315,12 +336,22 @@ class SlothModel:
                 "(the default registry)"
             )
 
+    def _skills_for(self, table: ScoreTable) -> int:
+        """The number of skills to fit to ``table``: ``n_skills``, or what ``"auto"``
+        gives (one per anchor when anchors are given)."""
+        if self.n_skills != "auto":
+            return int(self.n_skills)
+        if self.anchors is not None:
+            return len(self.anchors)
+        return auto_skills(table.n_benchmarks)
+
     def _validate_config(self, table: ScoreTable) -> None:
         """Check the constructor keywords, alone and against the data to fit."""
         self._validate_params()
-        if table.n_benchmarks <= self.n_skills:
+        d = self._skills_for(table)
+        if table.n_benchmarks <= d:
             raise IdentifiabilityError(
-                f"{table.n_benchmarks} benchmarks cannot identify {self.n_skills} skills: "
+                f"{table.n_benchmarks} benchmarks cannot identify {d} skills: "
                 f"use n_skills <= {table.n_benchmarks - 1} or add benchmarks"
             )
         missing = [c for c in self.extra_covariates if c not in table.extra_covariates]
@@ -330,10 +361,10 @@ class SlothModel:
                 f"{sorted(table.extra_covariates)}): add them or drop them from extra_covariates"
             )
         if self.anchors is not None:
-            if len(self.anchors) != self.n_skills:
+            if len(self.anchors) != d:
                 raise ValueError(
                     f"anchors={list(self.anchors)} has {len(self.anchors)} entries; give one "
-                    f"benchmark per skill ({self.n_skills})"
+                    f"benchmark per skill ({d})"
                 )
             unknown = [a for a in self.anchors if a not in table.benchmarks]
             if unknown:
@@ -400,15 +431,16 @@ class SlothModel:
         self._validate_params()
         table = self._prepare(data)
         self._validate_config(table)
+        d = self._skills_for(table)
         check_structure(
-            table, self.n_skills, anchors=self.anchors, extra_covariates=self.extra_covariates,
+            table, d, anchors=self.anchors, extra_covariates=self.extra_covariates,
         ).raise_if_errors()
         start = time.perf_counter()
         scaler = CovariateScaler.fit(table.params, table.tokens, table.extra_covariates)
         arrays = build_arrays(table, scaler, self._inv_items(table.benchmarks))
         base = ModelStructure(
             n_families=len(table.families), n_benchmarks=table.n_benchmarks,
-            n_covariates=len(scaler.names), n_skills=self.n_skills, anchors=None,
+            n_covariates=len(scaler.names), n_skills=d, anchors=None,
             noise=self.noise, priors=default_priors(self.priors), link=self.link,
         )
         self._log(
@@ -446,13 +478,28 @@ class SlothModel:
             self.family_benchmark_scale_ = self._estimate_family_benchmark_scale(arrays)
             self.idata_.attrs["family_benchmark_scale"] = json.dumps(
                 [float(t) for t in self.family_benchmark_scale_])
+        self._check_convergence()
         self.timings_ = {"map": map_seconds, "sampling": sampling_seconds,
                          "total": time.perf_counter() - start}
         return self
 
+    def _check_convergence(self) -> None:
+        """Run :func:`sloth.checks.report.check_convergence` on the new fit, keep it as
+        ``convergence_`` and in the file's attributes, and warn when a check did not pass."""
+        self.convergence_ = check_convergence(self.idata_)
+        self.idata_.attrs["convergence"] = json.dumps(self.convergence_.to_dict())
+        problems = [*self.convergence_.errors, *self.convergence_.warnings]
+        if problems:
+            issue_warning(
+                f"the sampler did not converge cleanly ({len(problems)} check(s)): "
+                + " | ".join(f"{f.check}: {f.message}" for f in problems)
+                + " (model.convergence_ holds the report; sloth.diagnose(model) runs every "
+                "check)", ConvergenceWarning)
+
     def _set_fitted(self, table: ScoreTable, scaler: CovariateScaler, anchors: list[str],
                     structure: ModelStructure) -> None:
         self.table_ = table
+        self.n_skills_ = structure.n_skills
         self.scaler_ = scaler
         self.anchors_ = anchors
         self.structure_ = structure
@@ -460,6 +507,7 @@ class SlothModel:
         self.families_ = list(table.families)
         self.models_ = list(table.models)
         self.family_benchmark_scale_ = None
+        self.convergence_: DiagnosticReport | None = None
 
     def _pointwise_log_likelihood(
         self, arrays: FitArrays, structure: ModelStructure, samples: dict[str, np.ndarray]
@@ -500,7 +548,10 @@ class SlothModel:
             "n_skipped": len(json.loads(self.idata_.attrs.get("skipped", "[]"))),
             "n_skills": self.structure_.n_skills,
             "anchors": self.anchors_,
-            "sampler": sampler_summary(self.idata_),
+            "sampler": (self.convergence_.sampler if self.convergence_ is not None
+                        and self.convergence_.sampler else sampler_summary(self.idata_)),
+            "convergence_warnings": [] if self.convergence_ is None else [
+                f.to_dict() for f in [*self.convergence_.errors, *self.convergence_.warnings]],
             "timings": {k: float(v) for k, v in getattr(self, "timings_", {}).items()},
             "in_sample_mae": float(abs_err.mean()),
             "in_sample_mae_per_benchmark": per_benchmark,
@@ -627,13 +678,15 @@ class SlothModel:
         anchors = json.loads(tree.attrs["anchors"])
         structure = ModelStructure(
             n_families=len(table.families), n_benchmarks=table.n_benchmarks,
-            n_covariates=len(scaler.names), n_skills=model.n_skills,
+            n_covariates=len(scaler.names), n_skills=len(anchors),
             anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=model.noise,
             priors=default_priors(model.priors),
             centered=model.family_parametrization == "centered", link=model.link,
         )
         model.idata_ = tree
         model._set_fitted(table, scaler, anchors, structure)
+        if "convergence" in tree.attrs:
+            model.convergence_ = DiagnosticReport.from_dict(json.loads(tree.attrs["convergence"]))
         if "family_benchmark_scale" in tree.attrs:
             model.family_benchmark_scale_ = np.asarray(
                 json.loads(tree.attrs["family_benchmark_scale"]), dtype=float)

@@ -1,13 +1,14 @@
 """SlothModel: parameter recovery on simulated leaderboards, persistence, determinism, errors."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sloth import NotFittedError, SlothModel
-from sloth.exceptions import DataValidationError, IdentifiabilityError
+from sloth.exceptions import ConvergenceWarning, DataValidationError, IdentifiabilityError
 from sloth.model.simulate import simulate_leaderboard
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -149,7 +150,7 @@ def test_unfitted_model_raises():
         ({"n_skills": 5}, "n_skills"),
         ({"noise": "cauchy"}, "noise"),
         ({"num_samples": 0}, "num_samples"),
-        ({"anchors": ["MMLU"]}, "anchors"),
+        ({"n_skills": 2, "anchors": ["MMLU"]}, "anchors"),
     ],
 )
 def test_invalid_options_are_named(kwargs, message):
@@ -162,3 +163,37 @@ def test_too_many_skills_for_benchmarks():
     table, _ = simulate_leaderboard(n_families=4, n_skills=1, n_benchmarks=3, seed=0)
     with pytest.raises(IdentifiabilityError, match="n_skills"):
         SlothModel(3).fit(table)
+
+
+def test_short_chains_raise_a_convergence_warning_kept_in_the_file(tmp_path):
+    table, _ = simulate_leaderboard(n_families=8, n_skills=1, n_benchmarks=6, seed=4)
+    model = SlothModel(num_chains=2, num_warmup=8, num_samples=12, map_starts=1,
+                       progress_bar=False)  # n_skills="auto": 2 on six benchmarks
+    with pytest.warns(ConvergenceWarning, match=r"did not converge cleanly.*ess:"):
+        model.fit(table)
+    failed = {f.check for f in [*model.convergence_.errors, *model.convergence_.warnings]}
+    assert {"rhat", "ess"} <= failed
+    assert model.convergence_.sampler["num_draws"] == 12
+    assert model.n_skills == "auto" and model.n_skills_ == 2 and len(model.anchors_) == 2
+    assert model.summary()["convergence_warnings"]
+    path = tmp_path / "short.nc"
+    model.save(path)
+    loaded = SlothModel.load(path)
+    assert loaded.convergence_.to_dict() == model.convergence_.to_dict()
+
+
+def test_a_converged_fit_warns_nothing():
+    table, _ = simulate_leaderboard(n_families=10, n_skills=1, n_benchmarks=6, seed=2)
+    model = SlothModel(1, link="logistic", num_chains=2, num_warmup=400, num_samples=600,
+                       progress_bar=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(table)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)], \
+        model.convergence_.format()
+    assert model.convergence_.passed and not model.convergence_.warnings
+    checks = {f.check for f in model.convergence_.sampling}
+    assert checks == {"divergences", "tree_depth", "ebfmi", "rhat", "ess"}
+    # the tree depth is judged against the fit's own limit, not NumPyro's default
+    depth = next(f for f in model.convergence_.sampling if f.check == "tree_depth")
+    assert depth.details["max_tree_depth"] == model.max_tree_depth

@@ -20,7 +20,7 @@ from sloth.checks.identification import (
     prior_variances,
     slope_efficiency,
 )
-from sloth.checks.report import DiagnosticReport, diagnose
+from sloth.checks.report import DiagnosticReport, check_convergence, diagnose
 from sloth.checks.structure import StructuralReport, StructuralThresholds, check_structure
 from sloth.checks.thresholds import DiagnosticThresholds
 
@@ -32,6 +32,7 @@ __all__ = [
     "StructuralReport",
     "StructuralThresholds",
     "chain_alignment",
+    "check_convergence",
     "check_structure",
     "contraction",
     "convergence_table",

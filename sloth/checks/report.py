@@ -41,13 +41,18 @@ from sloth.exceptions import DataValidationError
 from sloth.posterior.datatree import table_from_tree
 from sloth.posterior.fileformat import read_posterior
 
-__all__ = ["SAMPLING_CHECKS", "DiagnosticReport", "diagnose"]
+__all__ = ["CONVERGENCE_CHECKS", "SAMPLING_CHECKS", "DiagnosticReport", "check_convergence",
+           "diagnose"]
 
 #: Post-sampling checks of :func:`diagnose`, in report order.
 SAMPLING_CHECKS = (
     "divergences", "tree_depth", "ebfmi", "rhat", "rhat_invariant", "ess", "chain_alignment",
     "contraction", "slope_efficiency", "anchor_signal", "benchmark_signal",
 )
+
+#: The checks of the sampler's convergence that every fit runs on itself
+#: (:func:`check_convergence`, called by :meth:`sloth.SlothModel.fit`).
+CONVERGENCE_CHECKS = ("divergences", "tree_depth", "ebfmi", "rhat", "ess")
 
 
 @dataclass
@@ -89,6 +94,16 @@ class DiagnosticReport(Findings):
             "sampling": [f.to_dict() for f in self.sampling],
             "sampler": self.sampler,
         })
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiagnosticReport:
+        """The report :meth:`to_dict` wrote (its ``passed`` and counts are recomputed)."""
+        def findings(key: str) -> list[Finding]:
+            return [Finding(f["check"], f["severity"], f["message"], f.get("details", {}))
+                    for f in data.get(key, [])]
+
+        return cls(structural=findings("structural"), sampling=findings("sampling"),
+                   sampler=dict(data.get("sampler", {})), source=data.get("source", "<model>"))
 
     def format(self) -> str:
         """Readable multi-line report."""
@@ -134,6 +149,27 @@ def _structural(tree: xr.DataTree, model: Any) -> list[Finding]:
              if c in table.extra_covariates]
     report = check_structure(table, n_skills, anchors=fit_anchors(tree), extra_covariates=extra)
     return report.findings
+
+
+def check_convergence(
+    fitted: Any, *, thresholds: DiagnosticThresholds | None = None
+) -> DiagnosticReport:
+    """The sampler's convergence of a fit: :data:`CONVERGENCE_CHECKS` of :func:`diagnose`
+    (divergences, tree depth against the fit's own limit, E-BFMI, R-hat and ESS over every
+    sampled variable), no structural check.
+
+    Parameters
+    ----------
+    fitted : SlothModel, xarray.DataTree or path
+        As for :func:`diagnose`.
+    thresholds : DiagnosticThresholds, optional
+
+    Returns
+    -------
+    DiagnosticReport
+        Its ``sampler`` holds :func:`sloth.checks.convergence.sampler_summary`.
+    """
+    return diagnose(fitted, thresholds=thresholds, structural=False, checks=CONVERGENCE_CHECKS)
 
 
 def diagnose(

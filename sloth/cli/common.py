@@ -48,6 +48,18 @@ def int_in(low: int, high: int | None, what: str) -> Callable[[str], int]:
     return parse
 
 
+def skills_option(text: str) -> int | str:
+    """``--skills``: an integer from 1 to 4, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int_in(1, 4, "--skills")(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: --skills must be an integer from 1 to 4 or 'auto'"
+        ) from None
+
+
 def floor_item(text: str) -> tuple[str, float]:
     """Parse ``NAME=VALUE`` of ``--floor``."""
     name, sep, value = text.rpartition("=")

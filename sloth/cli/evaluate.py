@@ -7,7 +7,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sloth.cli.common import HelpFormatter, add_force_option, check_out, int_in, print_json
+from sloth import defaults
+from sloth.cli.common import (
+    HelpFormatter,
+    add_force_option,
+    check_out,
+    int_in,
+    print_json,
+    skills_option,
+)
 from sloth.exceptions import DataNotFoundError, DataValidationError
 
 #: Method names accepted by ``--methods`` besides the baselines' reference names.
@@ -38,16 +46,6 @@ def _int_list(text: str) -> list[int]:
 
 def add_evaluate_parser(sub: Any) -> None:
     """Register ``sloth evaluate`` on a subparsers object."""
-
-    def _skills_option(text: str) -> int | str:
-        if text == "auto":
-            return text
-        try:
-            return int_in(1, 4, "--skills")(text)
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not allowed: --skills must be an integer from 1 to 4 or 'auto'"
-            ) from None
 
     p = sub.add_parser(
         "evaluate", formatter_class=HelpFormatter,
@@ -88,22 +86,30 @@ def add_evaluate_parser(sub: Any) -> None:
                    default=[SLOTH_METHOD, *DEFAULT_BASELINES],
                    help="methods to run: sloth and/or baseline names "
                         "(see sloth.evaluation.baselines)")
-    p.add_argument("--link", default="flexible",
+    p.add_argument("--link", default=defaults.LINK,
                    choices=("logistic", "richards", "ceiling", "flexible"),
                    help="sloth's link from skills to scores")
     p.add_argument("--family-effects", action=argparse.BooleanOptionalAction, default=True,
                    help="model each family's own deviation per benchmark, carried from its "
                         "observed models to its forecasts (sloth.model.family_effects)")
-    p.add_argument("--skills", metavar="D", type=_skills_option, default=3,
+    p.add_argument("--skills", metavar="D", type=skills_option, default=defaults.N_SKILLS,
                    help="number of latent skills (1-4), or 'auto': 3, or fewer where the "
                         "split's benchmarks would leave them just identified (2 for six)")
-    p.add_argument("--conditioning", choices=("refit", "forecast"), default="refit",
-                   help="refit with the observed models (the protocol), or fit once per group "
-                        "without them and condition per posterior draw (faster)")
-    p.add_argument("--chains", metavar="N", type=int_in(1, None, "--chains"), default=4)
-    p.add_argument("--warmup", metavar="N", type=int_in(1, None, "--warmup"), default=400)
-    p.add_argument("--samples", metavar="N", type=int_in(1, None, "--samples"), default=500,
-                   help="draws per chain")
+    p.add_argument("--conditioning", choices=("forecast", "refit"),
+                   default=defaults.CONDITIONING,
+                   help="forecast: fit once per group without the held-out families and "
+                        "condition each on its observed models by importance weights over "
+                        "the posterior (refit where they degenerate); refit: put the observed "
+                        "models in the fit (the protocol's literal form, slower)")
+    sampler = defaults.EVALUATION_SAMPLER
+    p.add_argument("--chains", metavar="N", type=int_in(1, None, "--chains"),
+                   default=sampler["num_chains"], help="NUTS chains of each fit")
+    p.add_argument("--warmup", metavar="N", type=int_in(1, None, "--warmup"),
+                   default=sampler["num_warmup"], help="warm-up iterations per chain")
+    p.add_argument("--samples", metavar="N", type=int_in(1, None, "--samples"),
+                   default=sampler["num_samples"], help="draws per chain")
+    p.add_argument("--max-tree-depth", metavar="N", type=int_in(1, None, "--max-tree-depth"),
+                   default=sampler["max_tree_depth"], help="maximum NUTS tree depth")
     p.add_argument("--seed", metavar="INT", type=int, default=0)
     p.add_argument("--reference", metavar="CSV", default=None,
                    help="reference per-family errors (sloth-paper-reported-mae.csv) to print "
@@ -160,6 +166,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if name == SLOTH_METHOD:
             options = {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
                        "num_warmup": args.warmup, "num_samples": args.samples,
+                       "max_tree_depth": args.max_tree_depth,
                        "family_benchmark_effects": args.family_effects}
             methods.append(sloth_forecaster(options, conditioning=args.conditioning,
                                             seed=args.seed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sloth import defaults
 from sloth.data.table import MODEL, ScoreTable
 from sloth.evaluation.protocol import Protocol, Task, split_tasks
+from sloth.exceptions import ConvergenceWarning
 
 #: Columns of the predictions table, in order.
 PREDICTION_COLUMNS = (
@@ -74,7 +77,7 @@ class Forecaster:
 def sloth_forecaster(
     options: Mapping[str, Any] | None = None,
     *,
-    conditioning: str = "refit",
+    conditioning: str = defaults.CONDITIONING,
     seed: int = 0,
     name: str = "sloth",
 ) -> Forecaster:
@@ -83,11 +86,11 @@ def sloth_forecaster(
     Parameters
     ----------
     options : mapping, optional
-        Keyword arguments of :class:`~sloth.estimator.SlothModel` (default: d = 3, the
-        ``instruct`` covariate when the table has it, 4 chains x (500 + 1000)).
-        ``n_skills="auto"`` picks d per split with
-        :func:`sloth.checks.structure.auto_skills` (3, or 2 for six benchmarks).
-    conditioning : {"refit", "forecast"}
+        Keyword arguments of :class:`~sloth.estimator.SlothModel` over its defaults (the
+        link and the rule for the number of skills of :mod:`sloth.defaults`, which picks
+        d per split), the sampler settings of :data:`sloth.defaults.EVALUATION_SAMPLER`
+        and the ``instruct`` covariate when the table has it.
+    conditioning : {"forecast", "refit"}, default "forecast"
         ``"refit"`` follows the protocol literally: the held-out families' observed models
         are in the fit. ``"forecast"`` fits once without the held-out families and
         conditions each family's efficiency on its observed models per posterior draw
@@ -99,8 +102,7 @@ def sloth_forecaster(
     """
     if conditioning not in CONDITIONING:
         raise ValueError(f"conditioning={conditioning!r}: allowed values are {CONDITIONING}")
-    base = {"n_skills": 3, "num_chains": 4, "num_warmup": 500, "num_samples": 1000,
-            "progress_bar": False, "seed": seed}
+    base = {**defaults.EVALUATION_SAMPLER, "progress_bar": False, "seed": seed}
     base.update(options or {})
     cache: dict[tuple, tuple[Any, float]] = {}
     # compiled programs shared by the sweep's fits, and what they hold since the last clear
@@ -114,7 +116,6 @@ def sloth_forecaster(
         observed_k = task.split.k if include_observed else 0
         key = (task.split.benchmark_list, task.group, observed_k)
         if key not in cache:
-            from sloth.checks.structure import auto_skills
             from sloth.inference import ProgramCache
 
             # every split compiles its own programs; a sweep that keeps them all runs out of
@@ -131,13 +132,14 @@ def sloth_forecaster(
             compiled["fits"] += 1
             table = task.training_table(include_observed)
             config = dict(base)
-            if config["n_skills"] == "auto":
-                config["n_skills"] = auto_skills(table.n_benchmarks)
             if "extra_covariates" not in config:
                 config["extra_covariates"] = [c for c in ("instruct",)
                                               if c in table.extra_covariates]
             start = time.perf_counter()
-            model = SlothModel(**config).fit(table, programs=compiled["programs"])
+            with warnings.catch_warnings():
+                # recorded per fit below (convergence_warnings), not printed per fit
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = SlothModel(**config).fit(table, programs=compiled["programs"])
             seconds = time.perf_counter() - start
             cache.clear()  # one fit kept: tasks of a group come together
             cache[key] = (model, seconds)
@@ -169,15 +171,17 @@ def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict
     sampled variable, as :func:`sloth.checks.convergence.sampler_summary` reports them)."""
     from sloth.checks.convergence import sampler_summary
 
-    summary = sampler_summary(model.idata_)
+    summary = model.convergence_.sampler or sampler_summary(model.idata_)
     return {
         "benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
-        "k": observed_k, "skills": model.n_skills, "models": model.table_.n_models,
+        "k": observed_k, "skills": model.n_skills_, "models": model.table_.n_models,
         "families": len(model.families_), "fit_seconds": seconds,
         "map_seconds": model.timings_["map"], "rhat_max": summary["rhat_max"],
         "worst_rhat_variable": summary["worst_rhat_variable"],
         "ess_bulk_min": summary["ess_bulk_min"], "divergences": summary["divergences"],
         "mean_leapfrog_steps": summary["mean_leapfrog_steps"],
+        "convergence_warnings": " ".join(sorted(
+            f.check for f in [*model.convergence_.errors, *model.convergence_.warnings])),
     }
 
 

@@ -212,9 +212,9 @@ def test_fit_help_lists_every_option_with_defaults(capsys):
         for opt in action.option_strings if opt.startswith("--") and opt != "--help"
     }
     assert parser_options == set(FIT_OPTIONS)
-    for default in ("(default: 3)", "(default: 4)", "(default: 500)", "(default: 2000)",
+    for default in ("(default: auto)", "(default: 4)", "(default: 500)", "(default: 2000)",
                     "sloth-fit.nc", "Family2", "(default: student_t)", "(default: 0.9)",
-                    "(default: off)", "all 12", "(default: logistic)"):
+                    "(default: off)", "all 12", "(default: flexible)"):
         assert default in text, default
 
 

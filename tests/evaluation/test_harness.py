@@ -193,8 +193,11 @@ def test_cli_runs_the_paper_protocol_with_baselines(tmp_path, capsys):
 
 @pytest.mark.parametrize(("benchmarks", "skills"), [(6, 2), (8, 3)])
 def test_auto_skills_are_chosen_per_split(simulated, tmp_path, monkeypatch, benchmarks, skills):
-    """n_skills='auto' reaches the fit as a number that depends on the split's benchmarks."""
+    """The harness fits with SlothModel's own defaults (n_skills='auto', the flexible link
+    and the sweep's sampler), and 'auto' becomes a number that depends on the split."""
     import sloth.estimator
+    from sloth import defaults
+    from sloth.checks.structure import auto_skills
 
     table, _, raw = simulated
     raw = {**raw, "benchmark_groups": {"sim": list(table.benchmarks[:benchmarks])}}
@@ -212,11 +215,14 @@ def test_auto_skills_are_chosen_per_split(simulated, tmp_path, monkeypatch, benc
             raise Stop
 
     monkeypatch.setattr(sloth.estimator, "SlothModel", Recorder)
-    method = sloth_forecaster({"n_skills": "auto"}, conditioning="forecast")
+    method = sloth_forecaster()
     with pytest.raises(Stop):
         evaluate(protocol, lambda b: table.subset(benchmarks=list(b)), [method],
                  groups=["fam00"], progress=False)
-    assert [c["n_skills"] for c in seen] == [skills]
+    [config] = seen
+    assert "n_skills" not in config and "link" not in config  # the estimator's defaults
+    assert {k: config[k] for k in defaults.EVALUATION_SAMPLER} == defaults.EVALUATION_SAMPLER
+    assert auto_skills(benchmarks) == skills
 
 
 def test_cli_accepts_auto_skills_and_names_the_choices(capsys, tmp_path):

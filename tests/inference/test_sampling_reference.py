@@ -31,7 +31,8 @@ REFERENCE = Path(__file__).with_name("sampling_reference.json")
 #: they may be.
 SITES = ("loading", "skill_slope", "intercept", "noise_scale")
 MCSE_TOLERANCE = 5.0
-SETTINGS = dict(n_skills=2, num_chains=2, num_warmup=150, num_samples=150, map_starts=2,
+SETTINGS = dict(n_skills=2, link="logistic", num_chains=2, num_warmup=150, num_samples=150,
+                map_starts=2,
                 seed=0, progress_bar=False)
 
 

@@ -141,8 +141,8 @@ def fitted():
     )
     keep = np.array([f not in HELD_OUT for f in table.family])
     model = SlothModel(
-        2, family_benchmark_effects=True, num_chains=2, num_warmup=200, num_samples=200,
-        seed=3, progress_bar=False,
+        2, link="logistic", family_benchmark_effects=True, num_chains=2, num_warmup=200,
+        num_samples=200, seed=3, progress_bar=False,
     ).fit(table.subset(keep))
     return model, table, truth
 

@@ -45,7 +45,7 @@ NON_DEFAULT = {
     "n_skills": 2,
     "benchmarks": ("MMLU", "ARC", "GSM8K"),
     "extra_covariates": ("instruct",),
-    "link": "flexible",
+    "link": "logistic",
     "family_benchmark_effects": False,
     "noise": "normal",
     "family_parametrization": "non_centered",
