@@ -337,3 +337,43 @@ def test_cli_accepts_auto_skills_and_names_the_choices(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "--splits" in err and "--skills" not in err
 
+
+@pytest.mark.skipif(not (PROTOCOLS / "sloth-paper-splits.json").is_file(),
+                    reason="protocol files not found")
+def test_cli_writes_the_pit_figure_and_refuses_to_overwrite_it(tmp_path, capsys):
+    figure = tmp_path / "pit.png"
+
+    def run(out, *extra):
+        return main(["evaluate", "--splits", str(PROTOCOLS / "sloth-paper-splits.json"),
+                     "--out", str(tmp_path / out), "--benchmarks", "all", "--k", "1",
+                     "--groups", "bloom,olmo", "--methods",
+                     "per_benchmark_flops_sigmoid_family_intercept,pca_observational_d3",
+                     "--pit-figure", str(figure), *extra])
+
+    assert run("a.csv", "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["pit_figure"] == str(figure) and payload["coverage_levels"] == [50, 80, 90, 95]
+    for table in ("settings", "overall"):
+        assert {"coverage50", "coverage80", "coverage90", "coverage95"} <= set(
+            payload[table][0])
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    frame = pd.read_csv(tmp_path / "a.csv")
+    assert frame.pit.between(0, 1).all()
+    assert {"q025", "q975", "covered50", "covered95"} <= set(frame.columns)
+    # an existing figure is refused before any work, and left as it was
+    before = figure.read_bytes()
+    assert run("b.csv") == 2
+    err = capsys.readouterr().err
+    assert "--pit-figure" in err and "--force" in err
+    assert figure.read_bytes() == before and not (tmp_path / "b.csv").exists()
+    assert run("b.csv", "--force") == 0
+    text = capsys.readouterr().out
+    assert "coverage50" in text and "coverage95" in text and f"written to {figure}" in text
+    # a format Matplotlib cannot write, or the predictions file itself
+    figure = tmp_path / "pit.notaformat"
+    assert run("c.csv") == 2
+    err = capsys.readouterr().err
+    assert "--pit-figure" in err and ".png" in err and not (tmp_path / "c.csv").exists()
+    figure = tmp_path / "d.png"
+    assert run("d.png") == 2
+    assert "--out file" in capsys.readouterr().err
