@@ -7,7 +7,8 @@ writes
 
 - ``benchmarks/out/paper_predictions.csv`` (one row per method, held-out model, benchmark),
 - ``benchmarks/out/paper_fits.csv`` (one row per sloth fit: seconds, R-hat, divergences),
-- ``benchmarks/results_evaluate.md`` (the tables for RESULTS.md, via ``--report``).
+- ``benchmarks/results_evaluate.md`` (the tables for RESULTS.md, via ``--report``), with the
+  PIT histograms of every method in ``benchmarks/figures/pit_paper.png`` (``pit_<tag>.png``).
 
 Usage::
 
@@ -21,6 +22,7 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sloth import defaults
@@ -28,6 +30,7 @@ from sloth import defaults
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ROOT.parent / "shared" / "protocols"
 OUT = ROOT / "benchmarks" / "out"
+FIGURES = ROOT / "benchmarks" / "figures"
 BASELINES = ("per_benchmark_flops_sigmoid_family_intercept", "per_benchmark_flops_sigmoid_shared",
              "pca_observational_d3")
 SETTINGS = [("v1", 1), ("v1", 2), ("v2", 1), ("v2", 2), ("all", 1), ("all", 2)]
@@ -44,6 +47,8 @@ def sweep(args: argparse.Namespace) -> None:
     fits_file = OUT / f"{args.tag}fits.csv"
     done = set()
     if predictions.exists() and not args.fresh:  # resume: skip finished groups
+        from sloth.evaluation.harness import PREDICTION_COLUMNS
+
         old = pd.read_csv(predictions)
         # a group is done when every split (k) that holds it has rows; the rows of a group
         # stopped between its splits are dropped, and the group runs again whole
@@ -59,6 +64,10 @@ def sweep(args: argparse.Namespace) -> None:
                 fits = pd.read_csv(fits_file)
                 keep = pd.Series(list(zip(fits.benchmarks, fits.test_families, strict=True)))
                 fits[keep.isin(done).to_numpy()].to_csv(fits_file, index=False)
+        lost = [c for c in PREDICTION_COLUMNS if c not in old.columns]
+        if lost:
+            print(f"resuming {predictions}, written before the columns {lost}: the new rows "
+                  f"are written without them too (--fresh starts over with them)")
     elif predictions.exists():
         predictions.unlink()
         fits_file.unlink(missing_ok=True)
@@ -101,9 +110,63 @@ def sweep(args: argparse.Namespace) -> None:
     print(f"sweep finished in {time.perf_counter() - start:.0f} s")
 
 
-def report(args: argparse.Namespace) -> None:
-    from sloth.evaluation.harness import reference_table, summarize
+def _coverage(row: pd.Series) -> str:
+    """Coverage at every level of a summary row, ``0.512 / 0.804 / 0.901 / 0.951`` (``–``
+    for a level the predictions file lacks)."""
+    from sloth.evaluation.harness import INTERVALS
 
+    return " / ".join(f"{row[f'coverage{level}']:.3f}" if pd.notna(row[f"coverage{level}"])
+                      else "–" for level in INTERVALS)
+
+
+def _calibration(pred: pd.DataFrame, figure: Path) -> list[str]:
+    """Coverage at every level and PIT of every method (k = 1, 2 and zero-shot), and the PIT
+    histograms of the k-shot forecasts written to ``figure``; a file without a ``pit``
+    column (written before the harness kept it) gets the coverage it has and a note."""
+    from sloth.cli.evaluate import write_pit_figure
+    from sloth.evaluation.harness import INTERVALS, pit_histogram, summarize
+
+    levels = " / ".join(str(level) for level in INTERVALS)
+    has_pit = "pit" in pred and pred["pit"].notna().any()
+    parts = {label: part for label, part in (
+        ("k = 1, 2", pred[pred.observed_models_per_test_family > 0]),
+        ("k = 0", pred[pred.observed_models_per_test_family == 0])) if len(part)}
+    overall = {label: summarize(part)["overall"].set_index("method")
+               for label, part in parts.items()}
+    header = "".join(f" scores ({label}) | coverage {levels}% ({label}) | PIT bins outside "
+                     f"({label}) |" for label in parts)
+    lines = ["", "Calibration of every method over all held-out scores: coverage of the central "
+             f"{levels}% predictive intervals, and bins of its 10-bin PIT histogram outside "
+             "the pointwise 99% band of a uniform one (a calibrated method has about 0):", "",
+             f"| method |{header}", "|---|" + "---|---|---|" * len(parts)]
+
+    def cells(label: str, method: str) -> str:
+        part = parts[label]
+        if method not in overall[label].index:
+            return " | | |"
+        pit = part.loc[part.method == method, "pit"] if has_pit else pd.Series([np.nan])
+        outside = pit_histogram(pit).outside if pit.notna().any() else "–"
+        return (f" {int((part.method == method).sum())} | "
+                f"{_coverage(overall[label].loc[method])} | {outside} |")
+
+    for method in dict.fromkeys(pred.method):
+        lines.append(f"| {method} |" + "".join(cells(label, method) for label in parts))
+    if not has_pit:
+        lines += ["", "PIT histograms: not drawn, the predictions file has no `pit` column "
+                  "(written before the harness kept PIT values and the 50, 80 and 95% bounds); "
+                  "rerun the sweep with `--fresh` for them."]
+    elif "k = 1, 2" in parts:
+        write_pit_figure(parts["k = 1, 2"], figure)
+        lines += ["", "PIT histograms of the k = 1, 2 forecasts (shaded: the pointwise 99% "
+                  "band of a uniform histogram with as many values):", "",
+                  f"![PIT histograms](figures/{figure.name})"]
+    return lines
+
+
+def report(args: argparse.Namespace) -> None:
+    from sloth.evaluation.harness import INTERVALS, reference_table, summarize
+
+    levels = " / ".join(str(level) for level in INTERVALS)
     pred = pd.read_csv(OUT / f"{args.tag}predictions.csv")
     fits = pd.read_csv(OUT / f"{args.tag}fits.csv")
     reference = pd.read_csv(PROTOCOLS / "sloth-paper-reported-mae.csv")
@@ -112,8 +175,8 @@ def report(args: argparse.Namespace) -> None:
     ref = reference_table(reference, kshot).set_index(
         ["benchmarks", "observed_models_per_test_family"])
     lines = ["| setting | groups | sloth MAE | reference sloth_d3_trained_link | reference "
-             "best | FLOPs sigmoid (family) | PCA obs. d3 | sloth 90% coverage | width | "
-             "CRPS |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"best | FLOPs sigmoid (family) | PCA obs. d3 | sloth coverage {levels}% | "
+             "width (90%) | CRPS |", "|---|---|---|---|---|---|---|---|---|---|"]
     s = summary.set_index(["method", "benchmarks", "observed_models_per_test_family"])
     rows = []
     for setting, k in SETTINGS:
@@ -122,29 +185,30 @@ def report(args: argparse.Namespace) -> None:
         ours = s.loc[("sloth", setting, k)]
         r = ref.loc[(setting, k)]
         best = r.drop(labels=[c for c in r.index if not c.startswith("sloth")]).min()
-        rows.append((ours.family_mae, r["sloth_d3_trained_link"], ours.coverage90))
+        rows.append((ours.family_mae, r["sloth_d3_trained_link"]))
         lines.append(
             f"| {setting}/k={k} | {int(ours.groups)} | **{ours.family_mae:.4f}** | "
             f"{r['sloth_d3_trained_link']:.4f} | {best:.4f} | "
             f"{s.loc[(BASELINES[0], setting, k)].family_mae:.4f} | "
-            f"{s.loc[(BASELINES[2], setting, k)].family_mae:.4f} | {ours.coverage90:.3f} | "
+            f"{s.loc[(BASELINES[2], setting, k)].family_mae:.4f} | {_coverage(ours)} | "
             f"{ours.width90:.3f} | {ours.crps:.4f} |")
     if rows:
-        frame = pd.DataFrame(rows, columns=["ours", "ref", "cov"])
+        frame = pd.DataFrame(rows, columns=["ours", "ref"])
         lines.append(f"| mean of the settings | | **{frame.ours.mean():.4f}** | "
                      f"{frame.ref.mean():.4f} | | | | | | |")
     sk = kshot[kshot.method == "sloth"]
-    covered = ((sk.observed >= sk.q05) & (sk.observed <= sk.q95)).mean()
     lines.append("")
-    lines.append(f"Overall 90% coverage of sloth over all {len(sk)} held-out scores (k = 1, 2): "
-                 f"{covered:.3f}.")
+    if len(sk):
+        overall = summarize(sk)["overall"].iloc[0]
+        lines.append(f"Overall coverage of the central {levels}% intervals of sloth over all "
+                     f"{len(sk)} held-out scores (k = 1, 2): {_coverage(overall)}.")
     # zero-shot
     zero = pred[pred.observed_models_per_test_family == 0]
     if len(zero):
         lines += ["", "Zero-shot (k = 0: the held-out families contribute no model; the same "
                   "test models as each split):", "",
-                  "| split | sloth zero-shot MAE | sloth coverage | FLOPs sigmoid shared "
-                  "(this run) | reference per_benchmark_flops_sigmoid_shared |",
+                  f"| split | sloth zero-shot MAE | sloth coverage {levels}% | FLOPs sigmoid "
+                  "shared (this run) | reference per_benchmark_flops_sigmoid_shared |",
                   "|---|---|---|---|---|"]
         for setting, k in SETTINGS:
             part = zero[(zero.benchmarks == setting) & (zero.split_k == k)]
@@ -155,9 +219,10 @@ def report(args: argparse.Namespace) -> None:
                 ["benchmarks", "observed_models_per_test_family"]).loc[(setting, k)]
             lines.append(
                 f"| {setting}/k={k} | {summ.loc['sloth'].family_mae:.4f} | "
-                f"{summ.loc['sloth'].coverage90:.3f} | "
+                f"{_coverage(summ.loc['sloth'])} | "
                 f"{summ.loc[BASELINES[1]].family_mae:.4f} | "
                 f"{ref_k['per_benchmark_flops_sigmoid_shared']:.4f} |")
+    lines += _calibration(pred, FIGURES / f"pit_{args.tag.rstrip('_') or 'evaluate'}.png")
     if "median" in sk and sk["median"].notna().any():
         with_median = sk[sk["median"].notna()]
         mae_mean = (with_median["mean"] - with_median.observed).abs().mean()

@@ -6,7 +6,9 @@ Every function draws on ``ax`` (a new figure's axes when ``None``) and returns i
 - :func:`plot_skill_levels`: a skill's level over (N, D) with iso-FLOP lines and each
   skill's compute-optimal path;
 - :func:`plot_forecast_fan`: forecast fan chart of scores against model size;
-- :func:`plot_trace`: trace or rank plot of one scalar through arviz-plots.
+- :func:`plot_trace`: trace or rank plot of one scalar through arviz-plots;
+- :func:`plot_pit_histogram`: histogram of PIT values of held-out scores against the band
+  of a uniform one (:func:`plot_pit_histograms`: one panel per method of an evaluation).
 
 Loss-law plots live in :mod:`sloth.laws.plotting`.
 """
@@ -23,7 +25,14 @@ import xarray as xr
 if TYPE_CHECKING:
     from sloth.skills.analysis import SkillAnalysis
 
-__all__ = ["plot_forecast_fan", "plot_loadings", "plot_skill_levels", "plot_trace"]
+__all__ = [
+    "plot_forecast_fan",
+    "plot_loadings",
+    "plot_pit_histogram",
+    "plot_pit_histograms",
+    "plot_skill_levels",
+    "plot_trace",
+]
 
 
 def _axes(ax: Any, figsize: tuple[float, float] = (6, 4)):
@@ -369,3 +378,97 @@ def plot_trace(
     label = ", ".join(f"{v}" for v in coords.values())
     ax.set_title(f"{var_name}[{label}]" if label else var_name)
     return ax
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def plot_pit_histogram(pit: np.ndarray | pd.Series, *, bins: int = 10, band: float = 0.99,
+                       title: str | None = None, ax: Any = None):
+    """Histogram of PIT values with the uniform reference and its sampling band.
+
+    A calibrated forecaster's PIT values are uniform: the bars scatter around 1 within the
+    shaded band (the pointwise binomial band of a uniform histogram with as many values,
+    :func:`sloth.evaluation.harness.pit_histogram`). A U shape means intervals too narrow
+    (overconfident), a hump in the middle too wide, a slope a biased forecast.
+
+    Parameters
+    ----------
+    pit : array-like, shape (n,)
+        PIT values in [0, 1] (:func:`sloth.evaluation.harness.pit_from_draws`); NaN values
+        are left out.
+    bins : int
+        Number of equal bins.
+    band : float
+        Probability of the band.
+    title : str, optional
+        First line of the title (the second gives n and the bins outside the band).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from sloth.evaluation.harness import pit_histogram
+
+    hist = pit_histogram(pit, bins=bins, level=band)
+    ax = _axes(ax)
+    ax.stairs(hist.density, hist.edges, fill=True, color="C0", alpha=0.6, label="PIT")
+    ax.axhspan(hist.lower, hist.upper, color="0.35", alpha=0.25, lw=0, zorder=3,
+               label=f"{band:.0%} band of a uniform histogram")
+    ax.axhline(1.0, color="black", lw=1, ls="--", zorder=4, label="uniform")
+    ax.set_xlim(0.0, 1.0)  # the y axis autoscales from 0 (shared by the panels of a figure)
+    ax.set_xlabel("PIT (share of predictive draws below the observed score)", fontsize=8)
+    ax.set_ylabel("density")
+    detail = f"n = {hist.n}; {hist.outside} of {bins} bins outside the band"
+    ax.set_title(f"{title}\n{detail}" if title else detail, fontsize=9)
+    return ax
+
+
+def plot_pit_histograms(predictions: pd.DataFrame, *, methods: Sequence[str] | None = None,
+                        bins: int = 10, band: float = 0.99, figure: Any = None) -> np.ndarray:
+    """PIT histograms of an evaluation's held-out scores, one panel per method.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Output of :func:`sloth.evaluation.harness.evaluate` (or the file of
+        ``sloth evaluate --out``): columns ``method`` and ``pit``.
+    methods : sequence of str, optional
+        Methods to draw, in order (default: every method of ``predictions``).
+    bins, band
+        As in :func:`plot_pit_histogram`.
+    figure : matplotlib Figure, optional
+        Figure to lay the panels out on (up to two per row; its size is set to fit them).
+        Default: a new pyplot figure.
+
+    Returns
+    -------
+    ndarray of matplotlib Axes, shape (n_methods,)
+    """
+    missing = [c for c in ("method", "pit") if c not in predictions.columns]
+    if missing:
+        raise ValueError(
+            f"predictions lack columns {missing}: PIT values are written by "
+            f"sloth.evaluation.harness.evaluate (and sloth evaluate --out); a file written "
+            f"before they were has none. Fix: run the evaluation again"
+        )
+    names = list(dict.fromkeys(predictions["method"])) if methods is None else list(methods)
+    unknown = sorted(set(names) - set(predictions["method"]))
+    if unknown or not names:
+        raise ValueError(f"methods {unknown or names} are not in predictions; it has "
+                         f"{sorted(set(predictions['method']))}")
+    ncols = min(len(names), 2)
+    nrows = -(-len(names) // ncols)
+    if figure is None:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure(layout="constrained")
+    figure.set_size_inches(4.6 * ncols, 3.2 * nrows)
+    grid = figure.subplots(nrows, ncols, squeeze=False, sharey=True).reshape(-1)
+    for ax, name in zip(grid, names, strict=False):
+        plot_pit_histogram(predictions.loc[predictions["method"] == name, "pit"], bins=bins,
+                           band=band, title=name, ax=ax)
+    for ax in grid[len(names):]:
+        ax.set_visible(False)
+    grid[0].legend(fontsize=7, loc="best")
+    return grid[: len(names)]

@@ -10,9 +10,17 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 
+from sloth.evaluation.harness import pit_histogram
 from sloth.model.design import build_arrays
 from sloth.model.simulate import simulate_leaderboard
-from sloth.plotting import plot_forecast_fan, plot_loadings, plot_skill_levels, plot_trace
+from sloth.plotting import (
+    plot_forecast_fan,
+    plot_loadings,
+    plot_pit_histogram,
+    plot_pit_histograms,
+    plot_skill_levels,
+    plot_trace,
+)
 from sloth.posterior.datatree import build_datatree
 from sloth.skills.analysis import analyze_skills
 
@@ -144,6 +152,42 @@ def test_forecast_fan_errors_name_the_fix():
         plot_forecast_fan(predictions, {"m1": 1e9, "m2": 7e9})
     with pytest.raises(ValueError, match="not in predictions"):
         plot_forecast_fan(predictions, sizes, benchmarks=["IFEval"])
+
+
+def test_pit_histogram_draws_the_bars_the_uniform_line_and_its_band():
+    from matplotlib.patches import StepPatch
+
+    pit = np.random.default_rng(0).beta(0.5, 0.5, 400)  # U-shaped: overconfident
+    ax = plot_pit_histogram(pit, bins=8, band=0.95, title="overconfident")
+    expected = pit_histogram(pit, bins=8, level=0.95)
+    (bars,) = [p for p in ax.patches if isinstance(p, StepPatch)]
+    np.testing.assert_allclose(bars.get_data().values, expected.density)
+    np.testing.assert_allclose(bars.get_data().edges, np.linspace(0, 1, 9))
+    band = [p for p in ax.patches if not isinstance(p, StepPatch)]
+    (low, high) = band[0].get_extents().transformed(ax.transData.inverted()).get_points()[:, 1]
+    assert low == pytest.approx(expected.lower) and high == pytest.approx(expected.upper)
+    (line,) = ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), [1.0, 1.0])
+    assert ax.get_title().startswith("overconfident\n")
+    assert f"{expected.outside} of 8 bins outside" in ax.get_title()
+    assert expected.outside >= 2
+    plt.close(ax.figure)
+
+
+def test_pit_histograms_draw_one_panel_per_method_and_name_missing_pit():
+    rng = np.random.default_rng(1)
+    predictions = pd.DataFrame({"method": np.repeat(["sloth", "a", "b"], 300),
+                                "pit": rng.uniform(size=900)})
+    axes = plot_pit_histograms(predictions)
+    assert [ax.get_title().split("\n")[0] for ax in axes] == ["sloth", "a", "b"]
+    assert len([ax for ax in axes[0].figure.axes if ax.get_visible()]) == 3
+    axes = plot_pit_histograms(predictions, methods=["b"])
+    assert len(axes) == 1 and axes[0].get_title().startswith("b\n")
+    with pytest.raises(ValueError, match="not in predictions"):
+        plot_pit_histograms(predictions, methods=["c"])
+    with pytest.raises(ValueError, match=r"'pit'.*run the evaluation again"):
+        plot_pit_histograms(predictions.drop(columns="pit"))
+    plt.close("all")
 
 
 @pytest.mark.parametrize("kind", ["trace", "rank"])

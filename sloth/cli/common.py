@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloth.exceptions import SlothError
+from sloth.exceptions import DataValidationError, SlothError
 from sloth.io import atomic_write, refuse_overwrite
 
 if TYPE_CHECKING:
@@ -165,6 +165,28 @@ def add_force_option(parser: argparse.ArgumentParser | Any) -> None:
 def write_csv(frame: Any, path: str | os.PathLike[str]) -> None:
     """Write a DataFrame as CSV atomically: a crash or Ctrl-C leaves any previous file whole."""
     atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def check_figure_out(out: str, *, option: str, force: bool = False) -> Path:
+    """:func:`check_out` for a figure, and a file suffix Matplotlib can write (the format
+    is taken from it), before any work."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = check_out(out, force=force, option=option)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix.lstrip(".").lower() not in formats:
+        raise DataValidationError(
+            f"{option} {out!r}: the file type is taken from its suffix and Matplotlib "
+            f"writes {', '.join('.' + f for f in sorted(formats))}. Fix: end the name with "
+            f"one of them, e.g. .png")
+    return path
+
+
+def write_figure(figure: Any, path: str | os.PathLike[str], *, dpi: int = 100) -> None:
+    """Save a Matplotlib figure atomically, in the format of the path's suffix (a crash or
+    Ctrl-C leaves any previous file whole)."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format=fmt, dpi=dpi))
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -11,10 +11,12 @@ from sloth import defaults
 from sloth.cli.common import (
     HelpFormatter,
     add_force_option,
+    check_figure_out,
     check_out,
     int_in,
     print_json,
     skills_option,
+    write_figure,
 )
 from sloth.exceptions import DataNotFoundError, DataValidationError
 
@@ -55,14 +57,17 @@ def add_evaluate_parser(sub: Any) -> None:
             "benchmark of the group, keep the k smallest models of each held-out family in "
             "training, fit, and predict the rest. Writes one row per method, held-out model "
             "and benchmark to --out (as each fit finishes, so an interrupted run keeps its "
-            "rows) and prints family-averaged MAE, MAE per benchmark, 90%% coverage, "
-            "interval width and CRPS."
+            "rows) and prints family-averaged MAE, MAE per benchmark, coverage of the "
+            "central 50, 80, 90 and 95% predictive intervals, interval width and CRPS. "
+            "Each row carries its interval bounds, whether they cover the score and its PIT "
+            "value; --pit-figure draws the PIT histogram of every method."
         ),
         epilog=(
             "examples:\n"
             "  sloth evaluate --splits ../shared/protocols/sloth-paper-splits.json "
             "--out predictions.csv\n"
             "  sloth evaluate --splits splits.json --out zero.csv --zero-shot --benchmarks v1\n"
+            "  sloth evaluate --splits splits.json --out p.csv --pit-figure pit.png\n"
             "  sloth evaluate --splits splits.json --out p.csv --k 1 --groups bloom,opt "
             "--methods sloth"
         ),
@@ -70,6 +75,11 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--splits", metavar="FILE", required=True,
                    help="JSON splits file in the schema of sloth-paper-splits.json")
     p.add_argument("--out", metavar="CSV", required=True, help="predictions file to write")
+    p.add_argument("--pit-figure", metavar="PATH", default=None,
+                   help="also draw the PIT histogram of each method's held-out scores, with "
+                        "the 99%% band of a uniform histogram, to PATH (format from the "
+                        "suffix: .png, .pdf, .svg, ...; an existing file is refused "
+                        "without --force; default: no figure)")
     add_force_option(p)
     p.add_argument("--zero-shot", action="store_true",
                    help="hold out whole families (k = 0), predicting the splits' test models")
@@ -119,6 +129,26 @@ def add_evaluate_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
+def write_pit_figure(predictions: Any, path: str | Path, *, bins: int = 10,
+                     band: float = 0.99) -> Path:
+    """Draw :func:`sloth.plotting.plot_pit_histograms` of ``predictions`` (one panel per
+    method) and write it atomically to ``path`` (format from its suffix), without pyplot.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    from matplotlib.figure import Figure
+
+    from sloth.plotting import plot_pit_histograms
+
+    figure = Figure(layout="constrained")
+    plot_pit_histograms(predictions, bins=bins, band=band, figure=figure)
+    write_figure(figure, path)
+    return Path(path)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``sloth evaluate``."""
     import pandas as pd
@@ -127,6 +157,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from sloth.data.validation import read_table
     from sloth.evaluation.baselines import BASELINES
     from sloth.evaluation.harness import (
+        INTERVALS,
         baseline_forecaster,
         evaluate,
         format_summary,
@@ -148,6 +179,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{sorted(BASELINES)}"
         )
     out = check_out(args.out, force=args.force)
+    figure = None
+    if args.pit_figure is not None:
+        figure = check_figure_out(args.pit_figure, force=args.force, option="--pit-figure")
+        if figure.resolve() == out.resolve():
+            raise DataValidationError(
+                f"--pit-figure {args.pit_figure!r} is the --out file. Fix: give the figure "
+                f"its own name, e.g. {str(out.with_suffix('.png'))!r}")
     frame = None
     if args.data is not None:
         if not Path(args.data).expanduser().is_file():
@@ -183,6 +221,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ks=args.k, groups=args.groups, on_task=append,
     )
     summary = summarize(predictions)
+    if figure is not None:
+        write_pit_figure(predictions, figure)
     reference = None
     if args.reference:
         reference = reference_table(pd.read_csv(args.reference), predictions)
@@ -190,11 +230,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         payload = {name: table.to_dict(orient="records") for name, table in summary.items()}
         if reference is not None:
             payload["reference"] = reference.to_dict(orient="records")
-        print_json({"predictions_file": str(out), **payload})
+        print_json({"predictions_file": str(out),
+                    "pit_figure": None if figure is None else str(figure),
+                    "coverage_levels": list(INTERVALS), **payload})
         return 0
     print(format_summary(summary))
     if reference is not None:
         print("\nReference implementation on the same groups (family-averaged MAE):")
         print(reference.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"\npredictions written to {out}")
+    if figure is not None:
+        print(f"PIT histograms written to {figure}")
     return 0

@@ -3,7 +3,10 @@
 :func:`evaluate` runs every task of a :class:`~sloth.evaluation.protocol.Protocol` (one fit
 per held-out family group) and returns one row per held-out model and benchmark;
 :func:`summarize` turns those rows into the figures the Sloth paper reports (family-averaged
-MAE) and the ones it does not (90% coverage, interval width, CRPS).
+MAE) and the ones it does not: calibration (coverage of the central 50, 80, 90 and 95%
+predictive intervals, :data:`INTERVALS`; the PIT value of each held-out score,
+:func:`pit_from_draws`, drawn by :func:`sloth.plotting.plot_pit_histograms`), interval width
+and CRPS (:func:`crps_from_draws`).
 """
 
 from __future__ import annotations
@@ -23,10 +26,21 @@ from sloth.data.table import MODEL, ScoreTable
 from sloth.evaluation.protocol import Protocol, Task, split_tasks
 from sloth.exceptions import ConvergenceWarning
 
-#: Columns of the predictions table, in order.
+#: Central predictive intervals the harness reports, by level in percent: the columns of
+#: their lower and upper bounds (the draws' quantiles (100 - level) / 200 and
+#: (100 + level) / 200).
+INTERVALS: dict[int, tuple[str, str]] = {
+    50: ("q25", "q75"), 80: ("q10", "q90"), 90: ("q05", "q95"), 95: ("q025", "q975"),
+}
+
+#: Columns of the predictions table, in order. The first fourteen are those of files written
+#: before the harness reported coverage at every level of :data:`INTERVALS` and PIT values;
+#: :func:`summarize` reads both.
 PREDICTION_COLUMNS = (
     "benchmarks", "observed_models_per_test_family", "test_families", "model", "benchmark",
     "observed", "mean", "q05", "q95", "median", "crps", "method", "split_k", "fit_seconds",
+    "q025", "q10", "q25", "q75", "q90", "q975",
+    *(f"covered{level}" for level in INTERVALS), "pit",
 )
 
 #: Conditioning of the held-out families on their observed models.
@@ -56,6 +70,141 @@ def crps_from_draws(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
     weights = (2.0 * np.arange(1, S + 1) - S - 1).reshape(-1, *([1] * (draws.ndim - 1)))
     spread = 2.0 * (weights * draws).sum(axis=0) / S**2
     return first - 0.5 * spread
+
+
+def pit_from_draws(draws: np.ndarray, observed: np.ndarray, *,
+                   seed: int | np.random.Generator = 0) -> np.ndarray:
+    """Probability integral transform of observed values under sample forecasts.
+
+    The share of predictive draws below the observed value, in the randomised form for
+    ties: ``PIT = (#{x_s < y} + V #{x_s = y}) / S`` with ``V ~ Uniform(0, 1)`` drawn per
+    value. Draws tied with the observation (atoms, e.g. a baseline's draws clipped at a
+    score of 0 that was observed) thus place it uniformly within the atom, and the PIT of a
+    calibrated forecaster is uniform on [0, 1] up to the resolution ``1 / S`` of the draws
+    (Czado, Gneiting & Held 2009). Without ties ``V`` plays no part: an observation below
+    every draw has PIT 0, above every draw 1.
+
+    Parameters
+    ----------
+    draws : ndarray, shape (S, ...)
+        Predictive draws.
+    observed : ndarray, shape (...)
+        Observed values; a missing (NaN) value has PIT NaN.
+    seed : int or numpy Generator
+        Source of ``V`` (a fixed seed keeps the output reproducible).
+
+    Returns
+    -------
+    ndarray, shape (...)
+        Values in [0, 1].
+    """
+    draws = np.asarray(draws, dtype=float)
+    observed = np.asarray(observed, dtype=float)
+    if draws.shape[1:] != observed.shape:
+        raise ValueError(f"draws have shape {draws.shape} and observed {observed.shape}: "
+                         f"draws must be shaped (S, *observed.shape)")
+    below = (draws < observed[None]).sum(axis=0)
+    ties = (draws == observed[None]).sum(axis=0)
+    rng = np.random.default_rng(seed)
+    pit = (below + rng.uniform(size=observed.shape) * ties) / draws.shape[0]
+    return np.where(np.isnan(observed), np.nan, pit)
+
+
+@dataclass(frozen=True)
+class PitHistogram:
+    """A histogram of PIT values beside the sampling variation of a uniform one.
+
+    Under calibration each bin's count is Binomial(n, 1 / bins); ``lower`` and ``upper``
+    bound the central ``level`` of that distribution, bin by bin (a pointwise band: with
+    10 bins and ``level = 0.99`` up to about one histogram in ten of a calibrated
+    forecaster has a bin outside it).
+    """
+
+    #: Bin edges, shape (bins + 1,), from 0 to 1.
+    edges: np.ndarray
+    #: Count per bin divided by its expectation ``n / bins``, shape (bins,): 1 is uniform.
+    density: np.ndarray
+    #: Band of the density of a uniform histogram with ``n`` values.
+    lower: float
+    upper: float
+    #: Number of (non-missing) PIT values.
+    n: int
+    #: Probability of the band.
+    level: float
+
+    @property
+    def outside(self) -> int:
+        """Number of bins outside the band."""
+        return int(((self.density < self.lower) | (self.density > self.upper)).sum())
+
+
+def pit_histogram(pit: np.ndarray | pd.Series, *, bins: int = 10,
+                  level: float = 0.99) -> PitHistogram:
+    """Histogram of PIT values (:func:`pit_from_draws`) and the band of a uniform one.
+
+    Parameters
+    ----------
+    pit : array-like, shape (n,)
+        Values in [0, 1]; missing values (NaN) are left out.
+    bins : int
+        Number of equal bins on [0, 1].
+    level : float
+        Probability of the binomial band, in (0, 1).
+
+    Returns
+    -------
+    PitHistogram
+    """
+    from scipy.stats import binom
+
+    values = np.asarray(pit, dtype=float).reshape(-1)
+    values = values[~np.isnan(values)]
+    if not (isinstance(bins, int | np.integer) and bins >= 1):
+        raise ValueError(f"bins={bins!r}: give a positive integer, e.g. 10")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r}: give a probability in (0, 1), e.g. 0.99")
+    if values.size == 0:
+        raise ValueError("no PIT values: none given, or all missing. Fix: pass the 'pit' "
+                         "column of predictions written by sloth evaluate (or "
+                         "sloth.evaluation.harness.evaluate)")
+    if values.min() < 0.0 or values.max() > 1.0:
+        raise ValueError(f"PIT values must lie in [0, 1]; got values from {values.min():.3g} "
+                         f"to {values.max():.3g}")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    counts, _ = np.histogram(values, bins=edges)
+    expected = values.size / bins
+    low, high = binom.ppf([(1 - level) / 2, (1 + level) / 2], values.size, 1 / bins)
+    return PitHistogram(edges=edges, density=counts / expected, lower=float(low / expected),
+                        upper=float(high / expected), n=int(values.size), level=level)
+
+
+def coverage_flags(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Whether each observed score lies in its central predictive intervals.
+
+    Parameters
+    ----------
+    predictions : DataFrame, shape (n, ...)
+        Columns ``observed`` and the bounds of :data:`INTERVALS` (files written before the
+        harness kept every level have only ``q05, q95``).
+
+    Returns
+    -------
+    DataFrame, shape (n, len(INTERVALS))
+        Columns ``covered50, covered80, covered90, covered95``: 1.0 when ``lower <= observed
+        <= upper``, 0.0 when not, NaN where a bound (or its column) is missing.
+    """
+    observed = predictions["observed"].to_numpy(dtype=float)
+    flags = {}
+    for level, (low, high) in INTERVALS.items():
+        if low in predictions and high in predictions:
+            lower = predictions[low].to_numpy(dtype=float)
+            upper = predictions[high].to_numpy(dtype=float)
+            inside = ((observed >= lower) & (observed <= upper)).astype(float)
+            known = ~(np.isnan(lower) | np.isnan(upper) | np.isnan(observed))
+            flags[f"covered{level}"] = np.where(known, inside, np.nan)
+        else:
+            flags[f"covered{level}"] = np.full(len(predictions), np.nan)
+    return pd.DataFrame(flags, index=predictions.index)
 
 
 @dataclass(frozen=True)
@@ -223,10 +372,17 @@ def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forec
 
 def _task_rows(task: Task, method: str, draws: np.ndarray, seconds: float,
                point: np.ndarray | None) -> pd.DataFrame:
+    """The rows of one method on one task (columns :data:`PREDICTION_COLUMNS`), from its
+    draws shaped (S, n_test, J) and its point prediction (n_test, J) or ``None``."""
     benchmarks = list(task.table.benchmarks)
     observed = task.test[benchmarks].to_numpy(dtype=float)
     n, J = observed.shape
-    return pd.DataFrame({
+    probs, names = [], []
+    for level, (low, high) in INTERVALS.items():
+        probs += [(100 - level) / 200, (100 + level) / 200]
+        names += [low, high]
+    quantiles = np.quantile(draws, probs, axis=0).reshape(len(probs), -1)
+    rows = pd.DataFrame({
         "benchmarks": task.split.benchmarks,
         "observed_models_per_test_family": task.k,
         "test_families": "+".join(task.group),
@@ -234,14 +390,17 @@ def _task_rows(task: Task, method: str, draws: np.ndarray, seconds: float,
         "benchmark": np.tile(benchmarks, n),
         "observed": observed.reshape(-1),
         "mean": (draws.mean(axis=0) if point is None else point).reshape(-1),
-        "q05": np.quantile(draws, 0.05, axis=0).reshape(-1),
-        "q95": np.quantile(draws, 0.95, axis=0).reshape(-1),
         "median": np.median(draws, axis=0).reshape(-1),
         "crps": crps_from_draws(draws, observed).reshape(-1),
+        "pit": pit_from_draws(draws, observed).reshape(-1),
         "method": method,
         "split_k": task.split.k,
         "fit_seconds": seconds,
+        **dict(zip(names, quantiles, strict=True)),
     }, columns=list(PREDICTION_COLUMNS))
+    flags = coverage_flags(rows)
+    rows[list(flags.columns)] = flags.astype(bool)  # every bound is known here
+    return rows
 
 
 def evaluate(
@@ -333,20 +492,28 @@ def evaluate(
 def summarize(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Summary figures of a predictions table.
 
+    Coverage at a level is the share of held-out scores inside their central interval at
+    that level (:func:`coverage_flags`, recomputed from the bounds); it is NaN where the
+    table lacks the level's bounds (files written before every level of :data:`INTERVALS`
+    was kept have the 90% bounds only) and is taken over the rows that have them.
+
     Returns
     -------
     dict of DataFrame
         ``"settings"``: per method, benchmark group and ``k``: family-averaged MAE (mean over
-        a group's test models and benchmarks, then over groups), score-averaged MAE, 90%
-        coverage, mean interval width, mean CRPS, groups, scores, median fit seconds.
+        a group's test models and benchmarks, then over groups), score-averaged MAE,
+        coverage of the 50, 80, 90 and 95% intervals (``coverage50`` ... ``coverage95``),
+        mean width of the 90% interval, mean CRPS, groups, scores, median fit seconds.
         ``"benchmarks"``: per method, group and ``k``, MAE per benchmark (columns).
         ``"overall"``: per method, the family-averaged MAE averaged over the settings, and
-        coverage, width and CRPS over all scores.
+        coverage at every level, width and CRPS over all scores.
     """
     p = predictions.copy()
     p["abs_error"] = (p["mean"] - p["observed"]).abs()
-    p["covered"] = (p["observed"] >= p["q05"]) & (p["observed"] <= p["q95"])
+    flags = coverage_flags(p)
+    p[list(flags.columns)] = flags
     p["width"] = p["q95"] - p["q05"]
+    coverage = {f"coverage{level}": (f"covered{level}", "mean") for level in INTERVALS}
     keys = ["method", "benchmarks", "observed_models_per_test_family"]
     per_group = p.groupby([*keys, "test_families"], sort=False).agg(
         mae=("abs_error", "mean"), fit_seconds=("fit_seconds", "first"))
@@ -354,7 +521,7 @@ def summarize(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
         family_mae=("mae", "mean"), groups=("mae", "size"),
         median_fit_seconds=("fit_seconds", "median"))
     cells = p.groupby(keys, sort=False).agg(
-        score_mae=("abs_error", "mean"), coverage90=("covered", "mean"),
+        score_mae=("abs_error", "mean"), **coverage,
         width90=("width", "mean"), crps=("crps", "mean"), scores=("abs_error", "size"))
     settings = settings.join(cells).reset_index()
     benchmarks = p.pivot_table(index=keys, columns="benchmark", values="abs_error",
@@ -362,7 +529,7 @@ def summarize(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
     overall = settings.groupby("method", sort=False).agg(
         family_mae=("family_mae", "mean"), settings=("family_mae", "size")).join(
         p.groupby("method", sort=False).agg(
-            coverage90=("covered", "mean"), width90=("width", "mean"), crps=("crps", "mean"),
+            **coverage, width90=("width", "mean"), crps=("crps", "mean"),
             scores=("abs_error", "size"))).reset_index()
     return {"settings": settings, "benchmarks": benchmarks, "overall": overall}
 
@@ -401,23 +568,27 @@ def reference_table(reference: pd.DataFrame, predictions: pd.DataFrame) -> pd.Da
 
 
 def format_summary(summary: Mapping[str, pd.DataFrame]) -> str:
-    """Readable text of :func:`summarize`'s tables."""
-    fmt = {"family_mae": "{:.4f}", "score_mae": "{:.4f}", "coverage90": "{:.3f}",
+    """Readable text of :func:`summarize`'s tables (a level a file lacks reads ``n/a``)."""
+    fmt = {"family_mae": "{:.4f}", "score_mae": "{:.4f}",
+           **{f"coverage{level}": "{:.3f}" for level in INTERVALS},
            "width90": "{:.3f}", "crps": "{:.4f}", "median_fit_seconds": "{:.1f}"}
 
     def render(frame: pd.DataFrame) -> str:
         frame = frame.copy()
         for column, spec in fmt.items():
             if column in frame:
-                frame[column] = frame[column].map(spec.format)
+                frame[column] = frame[column].map(
+                    lambda v, spec=spec: spec.format(v) if pd.notna(v) else "n/a")
         return frame.to_string(index=False)
 
+    levels = "/".join(str(level) for level in INTERVALS)
     per_bench = summary["benchmarks"].copy()
     numeric = per_bench.columns[3:]
     per_bench[numeric] = per_bench[numeric].map(lambda v: f"{v:.3f}" if pd.notna(v) else "")
     return "\n\n".join([
         "Per setting (family-averaged MAE: mean over a group's test models and benchmarks, "
-        "then over groups; 90% intervals):\n" + render(summary["settings"]),
+        f"then over groups; coverage of the central {levels}% intervals; width of the 90% "
+        "interval):\n" + render(summary["settings"]),
         "MAE per benchmark:\n" + per_bench.to_string(index=False),
         "Overall (family-averaged MAE averaged over settings; coverage, width, CRPS over all "
         "scores):\n" + render(summary["overall"]),

@@ -9,9 +9,14 @@ import pytest
 
 from sloth.cli.main import main
 from sloth.evaluation.harness import (
+    INTERVALS,
+    Forecaster,
     baseline_forecaster,
     crps_from_draws,
     evaluate,
+    format_summary,
+    pit_from_draws,
+    pit_histogram,
     reference_table,
     sloth_forecaster,
     summarize,
@@ -104,6 +109,99 @@ def test_crps_matches_its_definition_and_a_normal_closed_form():
     np.testing.assert_allclose(crps_from_draws(many, y), exact, rtol=0.03)
 
 
+def test_pit_is_the_share_of_draws_below_with_ties_spread_uniformly():
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.5, 0.1, size=(1000, 4))
+    pit = pit_from_draws(draws, np.array([-1.0, 2.0, 0.5, np.nan]))
+    assert pit[0] == 0.0 and pit[1] == 1.0  # below every draw, above every draw
+    assert pit[2] == pytest.approx((draws[:, 2] < 0.5).mean())
+    assert np.isnan(pit[3])
+    # an atom: 40% of the draws at 0 (a score clipped at its floor), observed 0: the PIT is
+    # spread uniformly over [0, 0.4], not piled at one value
+    atom = np.where(rng.uniform(size=(1000, 3000)) < 0.4, 0.0, rng.uniform(0.01, 1, (1000, 3000)))
+    tied = pit_from_draws(atom, np.zeros(3000))
+    share = (atom == 0).mean(axis=0)
+    assert np.all((tied >= 0) & (tied <= share))
+    from scipy.stats import kstest
+
+    assert kstest(tied / share, "uniform").pvalue > 1e-3
+    np.testing.assert_array_equal(tied, pit_from_draws(atom, np.zeros(3000)))  # seeded
+    with pytest.raises(ValueError, match="shaped"):
+        pit_from_draws(draws, np.zeros(3))
+
+
+def test_pit_histogram_band_holds_a_uniform_histogram_at_its_level():
+    rng = np.random.default_rng(1)
+    outside = [pit_histogram(rng.uniform(size=500), bins=10, level=0.99).outside
+               for _ in range(1000)]
+    # pointwise 99% band, 10 bins: about 0.1 bins outside per histogram (a binomial band
+    # is conservative: its coverage is at least the level)
+    assert np.mean(outside) < 0.15
+    hist = pit_histogram(rng.uniform(size=500), bins=10, level=0.99)
+    assert hist.lower < 1 < hist.upper and hist.density.shape == (10,)
+    assert hist.density.mean() == pytest.approx(1.0) and hist.n == 500
+    wide = pit_histogram(rng.uniform(size=500), bins=10, level=0.5)
+    assert hist.lower < wide.lower < wide.upper < hist.upper
+    with pytest.raises(ValueError, match="pit"):
+        pit_histogram(np.full(3, np.nan))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pit_histogram(np.array([0.2, 1.5]))
+
+
+def _gaussian_forecaster(name: str, scale: float, draws: int = 2000) -> Forecaster:
+    """A forecaster whose predictive is normal with sd 0.05 * scale around a centre drawn
+    from N(observed, 0.05^2): the observation is a draw from its predictive when scale is 1
+    (calibrated), intervals too narrow when scale < 1 (overconfident)."""
+    sd = 0.05
+    rng = np.random.default_rng(7)
+
+    def run(task):
+        observed = task.test[list(task.table.benchmarks)].to_numpy(dtype=float)
+        centre = observed + sd * rng.standard_normal(observed.shape)
+        return centre + scale * sd * rng.standard_normal((draws, *observed.shape)), 0.0, None
+
+    return Forecaster(name, run)
+
+
+def test_calibration_at_every_level_of_a_calibrated_and_an_overconfident_forecaster(
+        simulated, tmp_path):
+    from scipy.stats import kstest
+
+    table, _, raw = simulated
+    families = sorted(set(table.family))
+    raw = {**raw, "splits": [{**raw["splits"][0], "test_families": [[f] for f in families]}]}
+    protocol = load_protocol(_write(tmp_path, raw))
+    methods = [_gaussian_forecaster("calibrated", 1.0),
+               _gaussian_forecaster("overconfident", 0.4)]
+    out = evaluate(protocol, lambda b: table, methods, also_zero_shot=True, progress=False)
+    n = (out.method == "calibrated").sum()
+    assert n > 500  # k = 1 and zero-shot tasks of 24 held-out families
+    # bounds nested around the median; the flags are the bounds' verdicts
+    order = ["q025", "q05", "q10", "q25", "median", "q75", "q90", "q95", "q975"]
+    assert (np.diff(out[order].to_numpy(), axis=1) >= 0).all()
+    for level, (low, high) in INTERVALS.items():
+        inside = (out.observed >= out[low]) & (out.observed <= out[high])
+        assert (out[f"covered{level}"] == inside).all()
+    summary = summarize(out)
+    for name in ("settings", "overall"):
+        assert {f"coverage{level}" for level in (50, 80, 90, 95)} <= set(summary[name])
+    overall = summary["overall"].set_index("method")
+    good, bad = out[out.method == "calibrated"], out[out.method == "overconfident"]
+    for level in INTERVALS:
+        nominal = level / 100
+        assert abs(overall.loc["calibrated", f"coverage{level}"] - nominal) < (
+            4 * np.sqrt(nominal * (1 - nominal) / n))
+        assert overall.loc["overconfident", f"coverage{level}"] < nominal - 0.1
+    settings = summary["settings"].set_index(["method", "observed_models_per_test_family"])
+    assert (settings.loc["overconfident", "coverage90"]
+            < settings.loc["calibrated", "coverage90"]).all()
+    assert kstest(good.pit, "uniform").pvalue > 1e-3
+    assert pit_histogram(good.pit).outside <= 1
+    u_shape = pit_histogram(bad.pit)
+    assert u_shape.density[0] > u_shape.upper and u_shape.density[-1] > u_shape.upper
+    assert (u_shape.density[3:7] < u_shape.lower).all()
+
+
 def test_summary_averages_within_groups_first():
     rows = []
     # group a: 1 model x 2 benchmarks, errors 0.1; group b: 3 models x 2 benchmarks, 0.0
@@ -121,6 +219,12 @@ def test_summary_averages_within_groups_first():
     assert setting.score_mae == pytest.approx(0.1 * 2 / 8)  # pooled over scores
     assert setting.coverage90 == pytest.approx(6 / 8)
     assert summary["overall"].iloc[0].family_mae == pytest.approx(0.05)
+    # rows of a file written before every level was kept: the 90% level only, the others
+    # unknown (not 0) and written as such
+    for table in ("settings", "overall"):
+        assert summary[table][["coverage50", "coverage80", "coverage95"]].isna().to_numpy().all()
+        assert summary[table].coverage90.iloc[0] == pytest.approx(6 / 8)
+    assert "n/a" in format_summary(summary)
 
 
 def test_sloth_and_baselines_in_one_run(simulated, tmp_path):
@@ -147,6 +251,8 @@ def test_sloth_and_baselines_in_one_run(simulated, tmp_path):
     assert summary.loc[("sloth", 1), "family_mae"] < 0.06
     assert summary.loc[("sloth", 1), "family_mae"] < 1.15 * summary.loc[(base, 1), "family_mae"]
     assert 0.8 <= summary.loc[("sloth", 1), "coverage90"] <= 1.0
+    levels = summary.loc[("sloth", 1), ["coverage50", "coverage80", "coverage90", "coverage95"]]
+    assert levels.is_monotonic_increasing and out.pit.between(0, 1).all()
     assert (out.q05 <= out["mean"]).all() and (out["mean"] <= out.q95).all()
     # observed values are the table's scores
     index = {m: i for i, m in enumerate(table.models)}
@@ -236,3 +342,44 @@ def test_cli_accepts_auto_skills_and_names_the_choices(capsys, tmp_path):
                  "--skills", "auto"]) == 2
     err = capsys.readouterr().err
     assert "--splits" in err and "--skills" not in err
+
+
+@pytest.mark.skipif(not (PROTOCOLS / "sloth-paper-splits.json").is_file(),
+                    reason="protocol files not found")
+def test_cli_writes_the_pit_figure_and_refuses_to_overwrite_it(tmp_path, capsys):
+    figure = tmp_path / "pit.png"
+
+    def run(out, *extra):
+        return main(["evaluate", "--splits", str(PROTOCOLS / "sloth-paper-splits.json"),
+                     "--out", str(tmp_path / out), "--benchmarks", "all", "--k", "1",
+                     "--groups", "bloom,olmo", "--methods",
+                     "per_benchmark_flops_sigmoid_family_intercept,pca_observational_d3",
+                     "--pit-figure", str(figure), *extra])
+
+    assert run("a.csv", "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["pit_figure"] == str(figure) and payload["coverage_levels"] == [50, 80, 90, 95]
+    for table in ("settings", "overall"):
+        assert {"coverage50", "coverage80", "coverage90", "coverage95"} <= set(
+            payload[table][0])
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    frame = pd.read_csv(tmp_path / "a.csv")
+    assert frame.pit.between(0, 1).all()
+    assert {"q025", "q975", "covered50", "covered95"} <= set(frame.columns)
+    # an existing figure is refused before any work, and left as it was
+    before = figure.read_bytes()
+    assert run("b.csv") == 2
+    err = capsys.readouterr().err
+    assert "--pit-figure" in err and "--force" in err
+    assert figure.read_bytes() == before and not (tmp_path / "b.csv").exists()
+    assert run("b.csv", "--force") == 0
+    text = capsys.readouterr().out
+    assert "coverage50" in text and "coverage95" in text and f"written to {figure}" in text
+    # a format Matplotlib cannot write, or the predictions file itself
+    figure = tmp_path / "pit.notaformat"
+    assert run("c.csv") == 2
+    err = capsys.readouterr().err
+    assert "--pit-figure" in err and ".png" in err and not (tmp_path / "c.csv").exists()
+    figure = tmp_path / "d.png"
+    assert run("d.png") == 2
+    assert "--out file" in capsys.readouterr().err
