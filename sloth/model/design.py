@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN
+from sloth.data.mapping import training_compute
 from sloth.data.table import ScoreTable
 from sloth.exceptions import DataValidationError
 
@@ -144,22 +144,6 @@ def build_arrays(
         floors=np.asarray(table.floors, dtype=float),
         inv_items=np.asarray(inv_items, dtype=float),
     )
-
-
-def training_compute(params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    """Training compute ``C = 6 N D`` in FLOPs.
-
-    Parameters
-    ----------
-    params, tokens : array-like, shape (n,)
-        Parameter and training-token counts (absolute).
-
-    Returns
-    -------
-    ndarray, shape (n,)
-    """
-    return FLOPS_PER_PARAM_TOKEN * np.asarray(params, dtype=float) * np.asarray(tokens,
-                                                                                dtype=float)
 
 
 def range_ratio(values: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -4,12 +4,12 @@ covariate distance and its threshold."""
 import numpy as np
 import pytest
 
+from sloth.data.mapping import training_compute
 from sloth.model.design import (
     EXTRAPOLATION_COLUMNS,
     RANGE_FOLD_LIMIT,
     DesignRange,
     range_ratio,
-    training_compute,
 )
 
 
