@@ -65,6 +65,22 @@ def floor_item(text: str) -> tuple[str, float]:
     return name.strip(), floor
 
 
+def float_option(accept: Callable[[float], bool], message: str) -> Callable[[str], float]:
+    """An argparse ``type`` parsing a number that ``accept`` admits; any other text fails
+    with ``"'TEXT' is not allowed: " + message`` (which names the option and its values)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {message}")
+        return value
+
+    return parse
+
+
 def target_accept(text: str) -> float:
     """Parse ``--target-accept``: a probability in [0.5, 1)."""
     try:
