@@ -71,12 +71,7 @@ def sweep(args: argparse.Namespace) -> None:
     elif predictions.exists():
         predictions.unlink()
         fits_file.unlink(missing_ok=True)
-    options = {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
-               "num_warmup": args.warmup,
-               "num_samples": args.samples, "map_starts": args.map_starts,
-               "family_benchmark_effects": args.family_benchmark_effects,
-               "max_tree_depth": args.max_tree_depth}
-    sloth = sloth_forecaster(options, conditioning=args.conditioning, seed=args.seed)
+    sloth = sloth_forecaster(sloth_options(args), conditioning=args.conditioning, seed=args.seed)
     methods = [sloth, *(baseline_forecaster(b) for b in BASELINES)]
 
     def load(benchmarks):
@@ -258,12 +253,8 @@ def report(args: argparse.Namespace) -> None:
     print(text)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--report", action="store_true", help="only write the tables")
-    parser.add_argument("--settings", nargs="+", default=["all", "v2", "v1"])
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 2])
+def add_sloth_options(parser: argparse.ArgumentParser) -> None:
+    """The options of sloth's fits in a sweep (:func:`sloth_options` reads them)."""
     parser.add_argument("--skills", type=lambda t: t if t == "auto" else int(t),
                         default=defaults.N_SKILLS,
                         help="number of latent skills d, or 'auto' (3; 2 for six benchmarks)")
@@ -280,6 +271,24 @@ def main() -> int:
     parser.add_argument("--family-benchmark-effects", action=argparse.BooleanOptionalAction,
                         default=True, help="model each family's own deviation per benchmark")
     parser.add_argument("--seed", type=int, default=0, help="seed of sloth's fits and forecasts")
+
+
+def sloth_options(args: argparse.Namespace) -> dict:
+    """SlothModel keywords of the options of :func:`add_sloth_options`."""
+    return {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
+            "num_warmup": args.warmup, "num_samples": args.samples,
+            "map_starts": args.map_starts,
+            "family_benchmark_effects": args.family_benchmark_effects,
+            "max_tree_depth": args.max_tree_depth}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--report", action="store_true", help="only write the tables")
+    parser.add_argument("--settings", nargs="+", default=["all", "v2", "v1"])
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 2])
+    add_sloth_options(parser)
     parser.add_argument("--tag", default="paper_", help="prefix of the output files")
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     args = parser.parse_args()

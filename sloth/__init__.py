@@ -28,6 +28,7 @@ _LAZY = {
     "ConvergenceWarning": "sloth.exceptions",
     "DataNotFoundError": "sloth.exceptions",
     "DataValidationError": "sloth.exceptions",
+    "ExtrapolationWarning": "sloth.exceptions",
     "IdentifiabilityError": "sloth.exceptions",
     "NotFittedError": "sloth.exceptions",
     "SlothError": "sloth.exceptions",

@@ -604,7 +604,14 @@ class SlothModel:
         -------
         DataFrame
             One row per model and benchmark: ``model, family, benchmark, mean, median, q05,
-            q95``.
+            q95``, and how far the model lies outside the fitted data: ``params_ratio,
+            tokens_ratio, compute_ratio, covariate_distance, extrapolating`` (see
+            :class:`sloth.model.design.DesignRange`).
+
+        Warns
+        -----
+        ExtrapolationWarning
+            Some models lie beyond the fitted data (``extrapolating``).
 
         See Also
         --------
@@ -616,9 +623,10 @@ class SlothModel:
         frame = data.to_frame() if isinstance(data, ScoreTable) else data
         frame = posterior.validate_frame(frame, "predict's data", params_unit=params_unit,
                                          tokens_unit=tokens_unit)
+        extrapolation = posterior.extrapolation(frame)
         draws = posterior.predict_draws(frame, kind=kind,
                                         seed=self.seed if seed is None else seed)
-        return posterior.tidy(frame, draws)
+        return posterior.tidy(frame, draws, extrapolation)
 
     def _estimate_family_benchmark_scale(self, arrays: FitArrays) -> np.ndarray:
         """Empirical-Bayes ``tau_j`` (J,) from the fit's residuals at posterior means."""

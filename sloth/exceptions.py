@@ -81,6 +81,12 @@ class IdentifiabilityWarning(SlothWarning):
     """A structural check found a weakness that does not stop the fit."""
 
 
+class ExtrapolationWarning(SlothWarning):
+    """A prediction or forecast lies beyond the fitted data: its parameters, tokens or compute
+    far outside the fit's range, or an unseen combination of them (the figures and the
+    threshold: :class:`sloth.model.design.DesignRange`)."""
+
+
 class DataWarning(SlothWarning):
     """Input data that sloth can use but that look inconsistent (e.g. ``C != 6 N D``)."""
 

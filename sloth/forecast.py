@@ -7,6 +7,11 @@ reported per family), and the family's efficiency and benchmark effects are draw
 conditional per draw (:mod:`sloth.conditioning`). With no observed model the family is drawn
 from the fitted population. Where the weights are unreliable (k-hat above 0.7) the forecast
 refits with the observed models instead, and says so (``on_high_khat="raise"`` refuses).
+
+Every forecast also says how far each model lies outside the fitted data (its parameters,
+tokens and compute against the fit's range, and its covariate distance:
+:class:`sloth.model.design.DesignRange`), and warns
+(:class:`sloth.exceptions.ExtrapolationWarning`) where a model lies beyond it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.data.validation import check_observed_families
 from sloth.estimator import SlothModel
 from sloth.exceptions import DataValidationError, ForecastError
+from sloth.model.design import EXTRAPOLATION_COLUMNS
 from sloth.model.maths import LINK_VARIABLES
 
 
@@ -72,6 +78,12 @@ def forecast_samples(
         One per family of ``new_models``, in order of first appearance: the method, the
         Pareto k-hat and the effective sample size of its weights.
 
+    Warns
+    -----
+    ExtrapolationWarning
+        Some of ``new_models`` lie beyond the fitted data (their figures:
+        :meth:`sloth.posterior.Posterior.extrapolation`, or the columns of :func:`forecast`).
+
     Raises
     ------
     DataValidationError
@@ -79,6 +91,25 @@ def forecast_samples(
     ForecastError
         A family's k-hat exceeds :data:`KHAT_THRESHOLD` and ``on_high_khat="raise"``.
     """
+    draws, records, _ = _forecast_samples(model, new_models, observed, kind=kind, seed=seed,
+                                          on_high_khat=on_high_khat, max_draws=max_draws,
+                                          warn=True)
+    return draws, records
+
+
+def _forecast_samples(
+    model: SlothModel,
+    new_models: pd.DataFrame,
+    observed: pd.DataFrame | None,
+    *,
+    kind: str,
+    seed: int,
+    on_high_khat: str,
+    max_draws: int | None,
+    warn: bool,
+) -> tuple[np.ndarray, list[Conditioning], pd.DataFrame]:
+    """:func:`forecast_samples`, with the extrapolation figures of ``new_models``
+    (:meth:`sloth.posterior.Posterior.extrapolation`, warning only when ``warn``)."""
     posterior = model.posterior_.thinned(max_draws)
     if kind not in ("score", "mean"):
         raise ValueError(f"kind={kind!r}: allowed values are 'score' and 'mean'")
@@ -94,6 +125,7 @@ def forecast_samples(
         observed = posterior.validate_frame(observed, "observed", require_scores=True)
         check_observed_families(observed, new_models)
     _check_finite(posterior)
+    extrapolation = posterior.extrapolation(new_models, warn=warn)
     rng = np.random.default_rng(seed)
     out = np.empty((posterior.n_draws, len(new_models), len(posterior.benchmarks)))
     records: list[Conditioning] = []
@@ -128,7 +160,7 @@ def forecast_samples(
             new_models[seen], kind=kind, seed=int(rng.integers(2**31)))
         records = [replace(r, method="refit") if r.family in unreliable else r
                    for r in records]
-    return out, records
+    return out, records, extrapolation
 
 
 def forecast_draws(
@@ -228,8 +260,19 @@ def forecast(
     -------
     DataFrame
         One row per model and benchmark: ``model, family, benchmark, mean, median, q05,
-        q95``. ``attrs["conditioning"]`` holds one record per family: ``method``
-        (``"population"``, ``"importance"`` or ``"refit"``), ``khat``, ``ess``, ``n_draws``.
+        q95``, and how far the model lies outside the data of the fit that forecast it:
+        ``params_ratio, tokens_ratio, compute_ratio, covariate_distance, extrapolating``
+        (definitions and threshold: :class:`sloth.model.design.DesignRange`; the observed
+        models of a conditioned family are not part of that range, as they inform its
+        efficiency only, but they are with ``method="refit"``). ``attrs["conditioning"]``
+        holds one record per family: ``method`` (``"population"``, ``"importance"`` or
+        ``"refit"``), ``khat``, ``ess``, ``n_draws``; ``attrs["extrapolation_range"]`` the
+        fit's ranges (:meth:`sloth.model.design.DesignRange.to_attrs`).
+
+    Warns
+    -----
+    ExtrapolationWarning
+        Some of ``new_models`` lie beyond the fitted data (``extrapolating``).
 
     See Also
     --------
@@ -242,6 +285,8 @@ def forecast(
         refit = refit_with(model, observed)
         seen = new_models[FAMILY].isin(set(observed[FAMILY])).to_numpy()
         posterior = refit.posterior_.thinned(max_draws)
+        extrapolation = posterior.extrapolation(
+            posterior.validate_frame(new_models, "new_models"))
         draws = np.empty((posterior.n_draws, len(new_models), len(posterior.benchmarks)))
         records = []
         for family in dict.fromkeys(new_models[FAMILY][seen]):
@@ -252,16 +297,18 @@ def forecast(
         if seen.any():
             draws[:, seen] = posterior.predict_draws(new_models[seen], kind=kind, seed=seed)
         if (~seen).any():
-            draws[:, ~seen], more = forecast_samples(refit, new_models[~seen], None,
-                                                     kind=kind, seed=seed,
-                                                     max_draws=max_draws)
+            draws[:, ~seen], more, _ = _forecast_samples(
+                refit, new_models[~seen], None, kind=kind, seed=seed,
+                on_high_khat=on_high_khat, max_draws=max_draws, warn=False)
             records += more
-        out = posterior.tidy(new_models, draws)
+        out = posterior.tidy(new_models, draws, extrapolation)
     else:
-        draws, records = forecast_samples(model, new_models, observed, kind=kind, seed=seed,
-                                          on_high_khat=on_high_khat, max_draws=max_draws)
-        out = model.posterior_.tidy(new_models, draws)
+        draws, records, extrapolation = _forecast_samples(
+            model, new_models, observed, kind=kind, seed=seed, on_high_khat=on_high_khat,
+            max_draws=max_draws, warn=True)
+        out = model.posterior_.tidy(new_models, draws, extrapolation)
     out.attrs["conditioning"] = [r.to_dict() for r in records]
+    out.attrs["extrapolation_range"] = extrapolation.attrs["range"]
     return out
 
 
@@ -286,10 +333,21 @@ def forecast_datatree(
         the posterior predictive with ``kind="score"``, the mean score with
         ``kind="mean"``; ``attrs["conditioning"]`` the JSON records of
         :func:`forecast_samples`) and ``predictions_constant_data`` (family, params and
-        tokens of each forecast model).
+        tokens of each forecast model, and its extrapolation figures ``params_ratio,
+        tokens_ratio, compute_ratio, covariate_distance, extrapolating``, dim ``model``, as
+        in :func:`forecast`; ``attrs["extrapolation_range"]`` the fit's ranges as JSON).
+        The figures are constants of each forecast model, not draws, so they sit beside its
+        params and tokens rather than in ``predictions``, whose variables ArviZ expects to
+        have ``chain`` and ``draw`` dims (``arviz.summary`` fails on one without).
+
+    Warns
+    -----
+    ExtrapolationWarning
+        Some of ``new_models`` lie beyond the fitted data.
     """
-    draws, records = forecast_samples(model, new_models, observed, kind=kind, seed=seed,
-                                      max_draws=max_draws)
+    draws, records, extrapolation = _forecast_samples(
+        model, new_models, observed, kind=kind, seed=seed, on_high_khat="refit",
+        max_draws=max_draws, warn=True)
     post = model.posterior_.thinned(max_draws).tree["posterior"]
     chains, per_chain = post.sizes["chain"], post.sizes["draw"]
     frame = new_models.reset_index(drop=True)
@@ -302,11 +360,14 @@ def forecast_datatree(
         coords=coords, attrs={"kind": kind, "seed": seed,
                               "conditioning": json.dumps([r.to_dict() for r in records])},
     )
+    figures = {name: ("model", extrapolation[name].to_numpy())
+               for name in EXTRAPOLATION_COLUMNS}
     constant = xr.Dataset(
         {"model_family": ("model", frame[FAMILY].astype(str).to_numpy()),
          "params": ("model", frame[PARAMS].to_numpy(dtype=float)),
-         "tokens": ("model", frame[TOKENS].to_numpy(dtype=float))},
+         "tokens": ("model", frame[TOKENS].to_numpy(dtype=float)), **figures},
         coords={"model": names},
+        attrs={"extrapolation_range": json.dumps(extrapolation.attrs["range"])},
     )
     tree = model.idata_.copy()
     tree["predictions"] = xr.DataTree(predictions)

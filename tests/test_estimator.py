@@ -93,7 +93,9 @@ def test_predict_returns_tidy_frame_with_ordered_quantiles(fitted, simulated):
     table, truth = simulated
     frame = table.to_frame().iloc[:5]
     out = fitted.predict(frame)
-    assert list(out.columns) == ["model", "family", "benchmark", "mean", "median", "q05", "q95"]
+    assert list(out.columns) == ["model", "family", "benchmark", "mean", "median", "q05", "q95",
+                                 "params_ratio", "tokens_ratio", "compute_ratio",
+                                 "covariate_distance", "extrapolating"]
     assert len(out) == 5 * table.n_benchmarks
     assert (out["q05"] <= out["median"]).all() and (out["median"] <= out["q95"]).all()
     assert out[["q05", "q95"]].stack().between(0, 1).all()

@@ -1,9 +1,13 @@
 """Forecasting families left out of the fit, from 0, 1 or 2 observed models."""
 
 import copy
+import json
+import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 
 from sloth import SlothModel
 from sloth.conditioning import (
@@ -13,9 +17,10 @@ from sloth.conditioning import (
     population_draws,
     population_factor,
 )
-from sloth.exceptions import DataValidationError, ForecastError
+from sloth.exceptions import DataValidationError, ExtrapolationWarning, ForecastError
 from sloth.forecast import forecast, forecast_datatree, forecast_samples
 from sloth.model import maths
+from sloth.model.design import EXTRAPOLATION_COLUMNS
 from sloth.model.simulate import simulate_leaderboard
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -271,3 +276,112 @@ def test_population_factor_of_a_singular_float32_correlation_draw(setup):
                                np.stack([corr, np.eye(3)]), atol=1e-6)
     alpha, _ = population_draws(fake, np.random.default_rng(0))
     assert np.isfinite(alpha).all()
+
+
+def _far_and_near(model, rows):
+    """A new-family model at 10 times the fit's largest size (its tokens those of a fitted
+    model), and one at a fitted model's own (N, D), the fit's median covariate distance."""
+    const = model.idata_["constant_data"]
+    params, tokens = const["params"].to_numpy(), const["tokens"].to_numpy()
+    distance = model.posterior_.design_range().distance(params, tokens)
+    mid = int(np.argsort(distance)[len(distance) // 2])
+    base = rows.iloc[:1].drop(columns=list(model.benchmarks_))
+    far = base.assign(model="far", params=10 * params.max(), tokens=tokens[mid])
+    near = base.assign(model="near", params=params[mid], tokens=tokens[mid])
+    return far, near, params, tokens, mid
+
+
+def _extrapolation_warnings(call):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        out = call()
+    return out, [w for w in seen if issubclass(w.category, ExtrapolationWarning)]
+
+
+def test_a_forecast_far_outside_the_data_warns_and_carries_the_figures(setup):
+    model, rows, _, _ = setup
+    far, near, params, tokens, mid = _far_and_near(model, rows)
+    both = pd.concat([far, near], ignore_index=True)
+    with pytest.warns(ExtrapolationWarning, match=r"1 of 2 models lie beyond the fitted data"
+                      r".*far \(params 10x the fit's largest, "):
+        out = forecast(model, both, rows.iloc[:1], kind="mean")
+    J = len(model.benchmarks_)
+    assert list(out.columns[-5:]) == list(EXTRAPOLATION_COLUMNS)
+    first = out.groupby("model", sort=False).first()
+    assert first.loc["far", "params_ratio"] == pytest.approx(10.0)
+    compute = 6 * params * tokens
+    assert first.loc["far", "compute_ratio"] == pytest.approx(
+        6 * 10 * params.max() * tokens[mid] / compute.max())
+    assert first.loc["far", "covariate_distance"] > out.attrs["extrapolation_range"][
+        "max_distance"]
+    assert bool(first.loc["far", "extrapolating"]) and not first.loc["near", "extrapolating"]
+    assert (out.groupby("model").compute_ratio.nunique() == 1).all() and len(out) == 2 * J
+    # the draws' entry point warns too; the predictions group keeps the figures
+    with pytest.warns(ExtrapolationWarning, match="far"):
+        forecast_samples(model, far, kind="mean")
+    with pytest.warns(ExtrapolationWarning):
+        tree = forecast_datatree(model, both, rows.iloc[:1], kind="mean")
+    const = tree["predictions_constant_data"]
+    for name in EXTRAPOLATION_COLUMNS:
+        assert const[name].dims == ("model",)
+        np.testing.assert_array_equal(const[name].to_numpy(), first[name].to_numpy())
+    # and so does the fit's prediction of a fitted family at a far size
+    fitted = model.table_.to_frame().iloc[:1].assign(model="fitted-far",
+                                                     params=10 * params.max())
+    with pytest.warns(ExtrapolationWarning, match="fitted-far"):
+        predicted = model.predict(fitted, kind="mean")
+    assert predicted["extrapolating"].all()
+
+
+def test_a_forecast_inside_the_data_warns_nothing(setup):
+    model, rows, _, _ = setup
+    _, near, *_ = _far_and_near(model, rows)
+    out, seen = _extrapolation_warnings(lambda: forecast(model, near, rows.iloc[:1]))
+    assert seen == [] and not out["extrapolating"].any()
+    np.testing.assert_array_equal(out[["params_ratio", "tokens_ratio", "compute_ratio"]], 1.0)
+    _, seen = _extrapolation_warnings(lambda: forecast_datatree(model, near, kind="mean"))
+    assert seen == []
+    # the fitted models themselves lie inside their own data
+    predicted, seen = _extrapolation_warnings(lambda: model.predict(model.table_, kind="mean"))
+    assert seen == [] and not predicted["extrapolating"].any()
+
+
+def test_the_predictions_group_with_its_figures_round_trips_a_file(setup, tmp_path):
+    from sloth.posterior.fileformat import read_posterior, write_posterior
+
+    model, rows, _, _ = setup
+    far, near, *_ = _far_and_near(model, rows)
+    with pytest.warns(ExtrapolationWarning):
+        tree = forecast_datatree(model, pd.concat([far, near], ignore_index=True), kind="mean")
+    write_posterior(tree, tmp_path / "forecast.nc")
+    back = read_posterior(tmp_path / "forecast.nc", derived=False)
+    for group in ("predictions", "predictions_constant_data"):
+        xr.testing.assert_identical(back[group].to_dataset(), tree[group].to_dataset())
+    assert json.loads(back["predictions_constant_data"].attrs["extrapolation_range"])[
+        "range_fold_limit"] == 3.0
+
+
+def test_cli_forecast_reports_extrapolation_on_one_line(setup, tmp_path, capsys):
+    from sloth.cli.main import main
+
+    model, rows, _, _ = setup
+    far, near, *_ = _far_and_near(model, rows)
+    posterior = tmp_path / "fit.nc"
+    model.save(posterior)
+    pd.concat([far, near], ignore_index=True).to_csv(tmp_path / "new.csv", index=False)
+    args = ["forecast", "--posterior", str(posterior), "--models", str(tmp_path / "new.csv")]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    [line] = [x for x in out if x.startswith("warning: ")]
+    assert "1 of 2 models lie beyond the fitted data" in line
+    assert any(x.startswith("far (") and "beyond the fitted data: params 10x" in x
+               for x in out)
+    assert "near (fam03)" in out
+    assert main([*args, "--json"]) == 0
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    [warned] = [x for x in captured.err.splitlines() if x.startswith("sloth: warning: ")]
+    assert "far (params 10x" in warned
+    extrapolating = {r["model"]: r["extrapolating"] for r in printed["predictions"]}
+    assert extrapolating == {"far": True, "near": False}
+    assert printed["extrapolation_range"]["range_fold_limit"] == 3.0

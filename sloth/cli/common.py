@@ -4,11 +4,13 @@ output paths and the help formatter."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +77,22 @@ def floor_item(text: str) -> tuple[str, float]:
     return name.strip(), floor
 
 
+def float_option(accept: Callable[[float], bool], message: str) -> Callable[[str], float]:
+    """An argparse ``type`` parsing a number that ``accept`` admits; any other text fails
+    with ``"'TEXT' is not allowed: " + message`` (which names the option and its values)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {message}")
+        return value
+
+    return parse
+
+
 def target_accept(text: str) -> float:
     """Parse ``--target-accept``: a probability in [0.5, 1)."""
     try:
@@ -116,6 +134,32 @@ def print_json(obj: Any) -> None:
 
 def print_error(message: str) -> None:
     print(f"sloth: error: {message}", file=sys.stderr, flush=True)
+
+
+def print_warning(message: str) -> None:
+    """One line ``sloth: warning: ...`` on stderr (where ``--json`` keeps its warnings)."""
+    print(f"sloth: warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def captured_warnings(category: type[Warning]) -> Iterator[list[str]]:
+    """Collect the messages of the warnings of ``category`` issued inside the block, each on
+    one line, for a command to print in its own output; other warnings are shown as usual.
+
+    Yields
+    ------
+    list of str
+        Filled with the messages when the block ends.
+    """
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", category)
+        yield messages
+    for w in seen:
+        if issubclass(w.category, category):
+            messages.append(" ".join(str(w.message).split()))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 #: (text of a library message that names a Python keyword, its command-line spelling):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,13 @@ from sloth.cli.common import (
     add_force_option,
     check_figure_out,
     check_out,
+    float_option,
     int_in,
     print_json,
     skills_option,
     write_figure,
 )
+from sloth.evaluation.protocol import DEFAULT_CUTOFF_QUANTILE, MIN_COMPUTE_RATIO
 from sloth.exceptions import DataNotFoundError, DataValidationError
 
 #: Method names accepted by ``--methods`` besides the baselines' reference names.
@@ -46,21 +49,36 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+#: ``--min-compute-ratio``: a number >= 1.
+_ratio = float_option(lambda v: v >= 1, "--min-compute-ratio must be a number >= 1, e.g. 4")
+#: ``--compute-cutoff``: FLOPs (> 1) or a quantile in (0, 1).
+_cutoff = float_option(lambda v: v > 0 and v != 1,
+                       "--compute-cutoff must be FLOPs (e.g. 1e23) or a quantile of the "
+                       "models' compute in (0, 1) (e.g. 0.75)")
+
+
 def add_evaluate_parser(sub: Any) -> None:
     """Register ``sloth evaluate`` on a subparsers object."""
 
     p = sub.add_parser(
         "evaluate", formatter_class=HelpFormatter,
-        help="leave-one-family-out evaluation on a splits file (the Sloth paper's protocol)",
+        help="held-out evaluation: the Sloth paper's splits, scale-up or compute cutoff",
         description=(
-            "For every split and held-out family group of FILE: drop rows missing any "
-            "benchmark of the group, keep the k smallest models of each held-out family in "
-            "training, fit, and predict the rest. Writes one row per method, held-out model "
-            "and benchmark to --out (as each fit finishes, so an interrupted run keeps its "
-            "rows) and prints family-averaged MAE, MAE per benchmark, coverage of the "
-            "central 50, 80, 90 and 95% predictive intervals, interval width and CRPS. "
-            "Each row carries its interval bounds, whether they cover the score and its PIT "
-            "value; --pit-figure draws the PIT histogram of every method."
+            "For every split and held-out family group: drop rows missing any benchmark of "
+            "the group, fit, and predict the held-out models. The splits are those of "
+            "--splits FILE (the paper's protocol: the k smallest models of each held-out "
+            "family in training, the rest predicted; or a file written by --write-splits), "
+            "or generated from the data by --protocol: scale-up (for every family with at "
+            "least 3 complete models, its k smallest by compute C = 6 N D observed, its "
+            "models with at least --min-compute-ratio times the largest observed compute "
+            "predicted, those in between left out) or compute-cutoff (every model at or "
+            "below --compute-cutoff FLOPs in the fit, every model above it predicted). "
+            "Writes one row per method, held-out model and benchmark to --out (as each fit "
+            "finishes, so an interrupted run keeps its rows) and prints family-averaged MAE, "
+            "MAE per benchmark, coverage of the central 50, 80, 90 and 95%% predictive "
+            "intervals, interval width and CRPS. Each row carries its interval bounds, "
+            "whether they cover the score and its PIT value; --pit-figure draws the PIT "
+            "histogram of every method."
         ),
         epilog=(
             "examples:\n"
@@ -69,12 +87,37 @@ def add_evaluate_parser(sub: Any) -> None:
             "  sloth evaluate --splits splits.json --out zero.csv --zero-shot --benchmarks v1\n"
             "  sloth evaluate --splits splits.json --out p.csv --pit-figure pit.png\n"
             "  sloth evaluate --splits splits.json --out p.csv --k 1 --groups bloom,opt "
-            "--methods sloth"
+            "--methods sloth\n"
+            "  sloth evaluate --protocol scale-up --splits "
+            "../shared/protocols/sloth-paper-splits.json --write-splits scale-up.json\n"
+            "  sloth evaluate --splits scale-up.json --out scale-up.csv\n"
+            "  sloth evaluate --protocol compute-cutoff --compute-cutoff 1e23 --out cut.csv"
         ),
     )
-    p.add_argument("--splits", metavar="FILE", required=True,
-                   help="JSON splits file in the schema of sloth-paper-splits.json")
-    p.add_argument("--out", metavar="CSV", required=True, help="predictions file to write")
+    p.add_argument("--splits", metavar="FILE", default=None,
+                   help="JSON splits file in the schema of sloth-paper-splits.json; with "
+                        "--protocol scale-up or compute-cutoff, where the benchmark groups, "
+                        "floors, family column and families held out together come from "
+                        "(default: required with --protocol splits; otherwise the benchmark "
+                        "groups v1, v2, all, each family held out alone)")
+    p.add_argument("--protocol", choices=("splits", "scale-up", "compute-cutoff"),
+                   default="splits",
+                   help="splits: run --splits as it is; scale-up or compute-cutoff: generate "
+                        "those splits from the data (see sloth.evaluation.protocol)")
+    p.add_argument("--min-compute-ratio", metavar="R", type=_ratio,
+                   default=MIN_COMPUTE_RATIO,
+                   help="scale-up: predicted models have at least R times the compute of "
+                        "their family's largest observed model")
+    p.add_argument("--compute-cutoff", metavar="VALUE", type=_cutoff,
+                   default=DEFAULT_CUTOFF_QUANTILE,
+                   help="compute-cutoff: FLOPs (e.g. 1e23), or a quantile in (0, 1) of the "
+                        "compute of each benchmark group's complete models")
+    p.add_argument("--write-splits", metavar="FILE", default=None,
+                   help="write the splits to run to FILE (read it back with --splits FILE); "
+                        "without --out, write it and stop")
+    p.add_argument("--out", metavar="CSV", default=None,
+                   help="predictions file to write (default: required unless "
+                        "--write-splits)")
     p.add_argument("--pit-figure", metavar="PATH", default=None,
                    help="also draw the PIT histogram of each method's held-out scores, with "
                         "the 99%% band of a uniform histogram, to PATH (format from the "
@@ -89,7 +132,8 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--benchmarks", metavar="NAMES", type=_csv_list, default=None,
                    help="only these benchmark groups of the file, e.g. v1,all")
     p.add_argument("--k", metavar="LIST", type=_int_list, default=None,
-                   help="only splits with these k (observed models per test family)")
+                   help="only splits with these k (observed models per test family); with "
+                        "--protocol scale-up, the k to generate (default: 1,2)")
     p.add_argument("--groups", metavar="LIST", type=_csv_list, default=None,
                    help="only these held-out groups ('+'-joined family names)")
     p.add_argument("--methods", metavar="LIST", type=_csv_list,
@@ -165,24 +209,39 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sloth_forecaster,
         summarize,
     )
-    from sloth.evaluation.protocol import load_protocol
+    from sloth.evaluation.protocol import (
+        describe_split,
+        generate_protocol,
+        load_protocol,
+        write_protocol,
+    )
 
-    if not Path(args.splits).expanduser().is_file():
+    if args.splits is None and args.protocol == "splits":
+        raise DataValidationError(
+            "no splits to run: give --splits FILE (e.g. "
+            "../shared/protocols/sloth-paper-splits.json), or generate splits with "
+            "--protocol scale-up or --protocol compute-cutoff")
+    if args.out is None and args.write_splits is None:
+        raise DataValidationError("--out CSV is required (or --write-splits FILE alone to "
+                                  "write the splits without running them)")
+    if args.splits is not None and not Path(args.splits).expanduser().is_file():
         raise DataNotFoundError(f"--splits {args.splits!r}: no such file. Fix: check the path")
     if args.reference and not Path(args.reference).expanduser().is_file():
         raise DataNotFoundError(f"--reference {args.reference!r}: no such file")
-    protocol = load_protocol(args.splits)
+    base = load_protocol(args.splits) if args.splits is not None else None
     unknown = [m for m in args.methods if m != SLOTH_METHOD and m not in BASELINES]
     if unknown or not args.methods:
         raise DataValidationError(
             f"--methods {unknown or args.methods}: allowed are {SLOTH_METHOD!r} and "
             f"{sorted(BASELINES)}"
         )
-    out = check_out(args.out, force=args.force)
+    out = check_out(args.out, force=args.force) if args.out is not None else None
+    splits_out = (check_out(args.write_splits, force=args.force, option="--write-splits")
+                  if args.write_splits is not None else None)
     figure = None
     if args.pit_figure is not None:
         figure = check_figure_out(args.pit_figure, force=args.force, option="--pit-figure")
-        if figure.resolve() == out.resolve():
+        if out is not None and figure.resolve() == out.resolve():
             raise DataValidationError(
                 f"--pit-figure {args.pit_figure!r} is the --out file. Fix: give the figure "
                 f"its own name, e.g. {str(out.with_suffix('.png'))!r}")
@@ -191,13 +250,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not Path(args.data).expanduser().is_file():
             raise DataNotFoundError(f"--data {args.data!r}: no such file")
         frame = read_table(args.data)
-
     def load_table(benchmarks):
-        kwargs = dict(benchmarks=list(benchmarks), family_column=protocol.family_column,
-                      floors=protocol.floors or None, interface="cli")
+        kwargs = dict(benchmarks=list(benchmarks), interface="cli")
+        if base is not None and base.floors:
+            kwargs["floors"] = base.floors
+        if base is not None and base.family_column is not None:  # else the loaders'
+            kwargs["family_column"] = base.family_column
         if frame is None:
             return load_leaderboard(**kwargs)
         return load_evaluations(frame, **kwargs)
+
+    if args.protocol == "splits":
+        protocol = base
+    else:
+        try:
+            protocol = generate_protocol(
+                args.protocol, load_table, base, benchmarks=args.benchmarks,
+                ks=args.k or (1, 2), min_compute_ratio=args.min_compute_ratio,
+                cutoff=args.compute_cutoff)
+        except ValueError as exc:
+            raise DataValidationError(f"--protocol {args.protocol}: {exc}") from None
+    lines = [describe_split(s) for s in protocol.splits
+             if args.benchmarks is None or s.benchmarks in args.benchmarks]
+    if splits_out is not None:
+        write_protocol(protocol, splits_out)
+    if out is None:
+        if args.json:
+            print_json({"splits_file": str(splits_out), "splits": lines})
+        else:
+            print("\n".join([*lines, f"splits written to {splits_out}"]))
+        return 0
+    for line in lines:
+        print(f"[sloth evaluate] {line}", file=sys.stderr, flush=True)
 
     methods = []
     for name in args.methods:
@@ -230,6 +314,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         payload = {name: table.to_dict(orient="records") for name, table in summary.items()}
         if reference is not None:
             payload["reference"] = reference.to_dict(orient="records")
+        if splits_out is not None:
+            payload["splits_file"] = str(splits_out)
         print_json({"predictions_file": str(out),
                     "pit_figure": None if figure is None else str(figure),
                     "coverage_levels": list(INTERVALS), **payload})
@@ -238,6 +324,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if reference is not None:
         print("\nReference implementation on the same groups (family-averaged MAE):")
         print(reference.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if splits_out is not None:
+        print(f"splits written to {splits_out}")
     print(f"\npredictions written to {out}")
     if figure is not None:
         print(f"PIT histograms written to {figure}")

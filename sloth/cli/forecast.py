@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloth.exceptions import DataNotFoundError
+from sloth.exceptions import DataNotFoundError, ExtrapolationWarning
 
 if TYPE_CHECKING:
     pass
@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 from sloth.cli.common import (
     HelpFormatter,
     add_force_option,
+    captured_warnings,
     check_out,
     print_json,
+    print_warning,
     write_csv,
 )
 from sloth.data.mapping import parse_unit
@@ -30,7 +32,11 @@ def add_forecast_parser(sub: Any) -> None:
         description=(
             "Forecast benchmark scores of models of new families from a saved fit, without "
             "refitting. A family with observed models in --observed is conditioned on them; "
-            "a family without is drawn from the fitted population of families."
+            "a family without is drawn from the fitted population of families. Every row "
+            "says how far its model lies outside the fitted data (params_ratio, "
+            "tokens_ratio, compute_ratio, covariate_distance, extrapolating), and a model "
+            "beyond it (more than 3x outside the fit's range of params, tokens or compute, "
+            "or farther from the fitted models than any of them) gets a warning line."
         ),
         epilog=(
             "examples:\n"
@@ -81,6 +87,17 @@ def format_conditioning(records: list[dict]) -> str:
                     f"draws")
         lines.append(f"  {r['family']}: {text}")
     return "\n".join(lines)
+
+
+def format_extrapolation(row: Any) -> str:
+    """A model's extrapolation figures after its name: empty inside the fitted data, else
+    ``"  beyond the fitted data: params 2.3x, tokens 1x, compute 6x, covariate distance
+    5.97"`` (ratios outside the fit's range, see :class:`sloth.model.design.DesignRange`)."""
+    if not row["extrapolating"]:
+        return ""
+    return (f"  beyond the fitted data: params {row['params_ratio']:.3g}x, tokens "
+            f"{row['tokens_ratio']:.3g}x, compute {row['compute_ratio']:.3g}x, covariate "
+            f"distance {row['covariate_distance']:.2f}")
 
 
 def default_posterior(*, quiet: bool = False) -> Path:
@@ -134,19 +151,25 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                                                 require_scores=True, **table_options)
         check_observed_families(observed, models, observed_name="--observed",
                                 models_name="--models")
-    out = forecast(model, models, observed, kind=args.kind, seed=args.seed)
+    with captured_warnings(ExtrapolationWarning) as extrapolation_warnings:
+        out = forecast(model, models, observed, kind=args.kind, seed=args.seed)
     if out_path is not None:
         write_csv(out, out_path)
     conditioning = out.attrs.get("conditioning", [])
     if args.json:
+        for message in extrapolation_warnings:
+            print_warning(message)
         print_json({"posterior_file": str(posterior), "kind": args.kind,
                     "conditioning": conditioning,
+                    "extrapolation_range": out.attrs.get("extrapolation_range"),
                     "predictions": out.to_dict(orient="records")})
         return 0
     print(f"forecast ({args.kind}; 90% intervals) from {posterior}")
+    for message in extrapolation_warnings:
+        print(f"warning: {message}")
     print(format_conditioning(conditioning))
     for (model_name, family), rows in out.groupby(["model", "family"], sort=False):
-        print(f"\n{model_name} ({family})")
+        print(f"\n{model_name} ({family}){format_extrapolation(rows.iloc[0])}")
         for row in rows.itertuples():
             print(f"  {row.benchmark:<12} {row.mean:6.3f}  [{row.q05:.3f}, {row.q95:.3f}]")
     if args.out:

@@ -37,6 +37,22 @@ _UNIT_ALIASES = {
 FLOPS_PER_PARAM_TOKEN = 6.0
 
 
+def training_compute(params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Training compute ``C = 6 N D`` in FLOPs (:data:`FLOPS_PER_PARAM_TOKEN`).
+
+    Parameters
+    ----------
+    params, tokens : array-like, shape (n,)
+        Parameter and training-token counts (absolute).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    return FLOPS_PER_PARAM_TOKEN * np.asarray(params, dtype=float) * np.asarray(tokens,
+                                                                                dtype=float)
+
+
 def parse_unit(text: str | float, what: str = "unit") -> float:
     """The multiplier of a unit: a name of :data:`UNITS` (or K, M, B, T), or a number
     such as ``1e21``.

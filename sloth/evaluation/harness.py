@@ -1,7 +1,9 @@
-"""Leave-one-family-out evaluation of sloth and baselines on a protocol of splits.
+"""Evaluation of sloth and baselines on a protocol of splits (leave one family group out, and
+the scale-up and compute-cutoff protocols of :mod:`sloth.evaluation.protocol`).
 
 :func:`evaluate` runs every task of a :class:`~sloth.evaluation.protocol.Protocol` (one fit
-per held-out family group) and returns one row per held-out model and benchmark;
+per training set: per held-out family group, or one for every group of a compute-cutoff
+split) and returns one row per held-out model and benchmark;
 :func:`summarize` turns those rows into the figures the Sloth paper reports (family-averaged
 MAE) and the ones it does not: calibration (coverage of the central 50, 80, 90 and 95%
 predictive intervals, :data:`INTERVALS`; the PIT value of each held-out score,
@@ -22,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from sloth import defaults
-from sloth.data.table import MODEL, ScoreTable
+from sloth.data.table import FAMILY, MODEL, ScoreTable
 from sloth.evaluation.protocol import Protocol, Task, split_tasks
-from sloth.exceptions import ConvergenceWarning
+from sloth.exceptions import ConvergenceWarning, ExtrapolationWarning
 
 #: Central predictive intervals the harness reports, by level in percent: the columns of
 #: their lower and upper bounds (the draws' quantiles (100 - level) / 200 and
@@ -244,7 +246,19 @@ def sloth_forecaster(
         are in the fit. ``"forecast"`` fits once without the held-out families and
         conditions each family's efficiency on its observed models per posterior draw
         (:func:`sloth.forecast.forecast_draws`); one fit then serves every ``k`` of a group
-        and the zero-shot forecasts. Zero-shot tasks always use the forecast path.
+        and the zero-shot forecasts. Zero-shot tasks always use the forecast path. Tasks
+        whose observed models are the fit's (:attr:`Task.observed_in_training`: the
+        compute-cutoff protocol) always fit with them, whatever ``conditioning``: one fit
+        of every model below the cutoff serves all of the split's families, those with
+        models in it predicted as fitted families (:meth:`Posterior.predict_draws`), those
+        without forecast from the fitted population (zero-shot).
+
+    Notes
+    -----
+    One fit is kept at a time, keyed by its training models, so tasks with the same
+    training set (those of one family group, or of one compute-cutoff split) share it when
+    they come in a row, as :func:`evaluate` orders them. Extrapolation warnings of the
+    forecasts are silenced (every scale-up forecast is one).
     seed : int
     name : str
         Method name in the output.
@@ -260,10 +274,12 @@ def sloth_forecaster(
     def fitted(task: Task, include_observed: bool) -> tuple[Any, float]:
         from sloth.estimator import SlothModel
 
-        # the training rows: the split's complete rows less the group, plus the group's k
-        # smallest models when they are included (never for zero-shot tasks)
+        # the training rows: the split's complete rows less the test and withheld models,
+        # and less the group's observed models unless they are included (never for
+        # zero-shot tasks); one fit per training set
         observed_k = task.split.k if include_observed else 0
-        key = (task.split.benchmark_list, task.group, observed_k)
+        table = task.training_table(include_observed)
+        key = tuple(table.models)
         if key not in cache:
             from sloth.inference import ProgramCache
 
@@ -279,7 +295,6 @@ def sloth_forecaster(
                 compiled.update(fits=0, benchmarks=task.split.benchmark_list,
                                 programs=ProgramCache())
             compiled["fits"] += 1
-            table = task.training_table(include_observed)
             config = dict(base)
             if "extra_covariates" not in config:
                 config["extra_covariates"] = [c for c in ("instruct",)
@@ -295,20 +310,39 @@ def sloth_forecaster(
             forecaster.fits.append(_fit_record(task, model, seconds, observed_k))
         return cache[key]
 
+    def record(task: Task, records: Sequence[Any]) -> None:
+        forecaster.conditioning.extend(
+            {"benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
+             "k": task.k, **r.to_dict()} for r in records)
+
     def run(task: Task) -> tuple[np.ndarray, float, None]:
         from sloth.forecast import forecast_samples
 
-        if task.zero_shot or conditioning == "forecast":
-            model, seconds = fitted(task, include_observed=False)
-            observed = None if task.zero_shot else task.observed
-            draws, records = forecast_samples(model, task.test, observed, kind="score",
-                                              seed=seed)
-            forecaster.conditioning.extend(
-                {"benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
-                 "k": 0 if task.zero_shot else task.split.k, **r.to_dict()} for r in records)
-        else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            if not task.observed_in_training and (task.zero_shot
+                                                  or conditioning == "forecast"):
+                model, seconds = fitted(task, include_observed=False)
+                observed = None if task.zero_shot else task.observed
+                draws, records = forecast_samples(model, task.test, observed, kind="score",
+                                                  seed=seed)
+                record(task, records)
+                return draws, seconds, None
             model, seconds = fitted(task, include_observed=True)
-            draws = model.posterior_.predict_draws(task.test, kind="score", seed=seed)
+            known = task.test[FAMILY].isin(model.families_).to_numpy()
+            draws = None
+            if known.any():
+                part = model.posterior_.predict_draws(task.test[known], kind="score",
+                                                      seed=seed)
+                draws = np.empty((part.shape[0], len(task.test), part.shape[2]))
+                draws[:, known] = part
+            if not known.all():  # families with no model in the fit: zero-shot
+                part, records = forecast_samples(model, task.test[~known], None,
+                                                 kind="score", seed=seed)
+                if draws is None:
+                    draws = np.empty((part.shape[0], len(task.test), part.shape[2]))
+                draws[:, ~known] = part
+                record(task, records)
         return draws, seconds, None
 
     forecaster = Forecaster(name, run)
@@ -352,11 +386,17 @@ def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forec
 
     if name not in BASELINES:
         raise ValueError(f"baseline {name!r} is not one of {sorted(BASELINES)}")
+    cache: dict[tuple[str, ...], tuple[Any, float]] = {}  # the last fit, by training models
 
     def run(task: Task) -> tuple[np.ndarray, float, np.ndarray]:
-        start = time.perf_counter()
-        model = make_baseline(name).fit(task.training_table(include_observed=True))
-        seconds = time.perf_counter() - start
+        train = task.training_table(include_observed=True)
+        key = tuple(train.models)
+        if key not in cache:
+            start = time.perf_counter()
+            fitted = make_baseline(name).fit(train)
+            cache.clear()
+            cache[key] = (fitted, time.perf_counter() - start)
+        model, seconds = cache[key]
         table = model.predict(task.test)
         benchmarks = list(task.table.benchmarks)
         shape = (len(task.test), len(benchmarks))
@@ -416,21 +456,24 @@ def evaluate(
     progress: bool = True,
     on_task: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
-    """Run the leave-one-family-out protocol.
+    """Run a protocol: every task of its splits, with every method.
 
     Parameters
     ----------
     protocol : Protocol
-        From :func:`sloth.evaluation.protocol.load_protocol`.
+        From :func:`sloth.evaluation.protocol.load_protocol` or
+        :func:`sloth.evaluation.protocol.generate_protocol`.
     load_table : callable
         ``load_table(benchmarks) -> ScoreTable`` with (at least) those benchmarks.
     methods : sequence of Forecaster
         E.g. :func:`sloth_forecaster` and the baselines of :mod:`sloth.evaluation.baselines`.
     zero_shot : bool
         Hold out whole families (``k = 0``); the predicted models are those of each split.
+        Compute-cutoff splits have no zero-shot tasks (their observed models are the fit's).
     also_zero_shot : bool
         Run both the splits' ``k`` and the zero-shot tasks (with ``conditioning="forecast"``
-        one fit per family group serves both).
+        one fit per family group serves both); compute-cutoff splits run their own tasks
+        only.
     settings, ks, groups : optional filters
         Benchmark group names, values of ``k`` and '+'-joined family groups to run.
     progress : bool
@@ -457,7 +500,11 @@ def evaluate(
     for split in splits:
         if split.benchmark_list not in tables:
             tables[split.benchmark_list] = load_table(split.benchmark_list)
-        for shot in shots:
+        if split.protocol == "compute-cutoff" and zero_shot:
+            raise ValueError(
+                f"split {split.label}: a compute-cutoff split has no zero-shot tasks (its "
+                "observed models are in the fit); run it without zero_shot (--zero-shot)")
+        for shot in shots if split.protocol != "compute-cutoff" else [False]:
             tasks += [t for t in split_tasks(split, tables[split.benchmark_list],
                                              zero_shot=shot)
                       if groups is None or "+".join(t.group) in groups]

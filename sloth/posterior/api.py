@@ -22,9 +22,9 @@ from sloth.data.fixes import Interface
 from sloth.data.registry import BenchmarkRegistry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.data.validation import read_prediction_table
-from sloth.exceptions import DataValidationError
+from sloth.exceptions import DataValidationError, ExtrapolationWarning, issue_warning
 from sloth.model import maths
-from sloth.model.design import CovariateScaler, FitArrays
+from sloth.model.design import CovariateScaler, DesignRange, FitArrays
 from sloth.model.family_effects import conditional_effects, estimate_effect_scales
 from sloth.posterior.datatree import table_from_tree
 
@@ -219,6 +219,44 @@ class Posterior:
         return self.scaler.transform(
             frame[PARAMS].to_numpy(dtype=float), frame[TOKENS].to_numpy(dtype=float), extra
         )
+
+    def design_range(self) -> DesignRange:
+        """The range of the fitted models' parameters, tokens, compute and scaling
+        covariates, against which :meth:`extrapolation` places new models."""
+        const = self.tree["constant_data"]
+        return DesignRange.fit(const["params"].to_numpy(), const["tokens"].to_numpy())
+
+    def extrapolation(self, frame: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
+        """How far each model of ``frame`` lies outside the fitted data.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            ``n`` models with columns ``model, params, tokens`` (absolute counts, as
+            :meth:`validate_frame` returns them).
+        warn : bool, default True
+            Issue one :class:`sloth.exceptions.ExtrapolationWarning` naming the models beyond
+            the fitted data, if any.
+
+        Returns
+        -------
+        DataFrame
+            ``n`` rows in the order of ``frame``: ``model`` and the
+            :data:`sloth.model.design.EXTRAPOLATION_COLUMNS` (``params_ratio, tokens_ratio,
+            compute_ratio, covariate_distance, extrapolating``; definitions and threshold in
+            :class:`sloth.model.design.DesignRange`). ``attrs["range"]`` holds the fit's
+            ranges (:meth:`sloth.model.design.DesignRange.to_attrs`).
+        """
+        design = self.design_range()
+        names = frame[MODEL].astype(str).to_numpy()
+        figures = design.figures(frame[PARAMS].to_numpy(dtype=float),
+                                 frame[TOKENS].to_numpy(dtype=float))
+        out = pd.DataFrame({MODEL: names, **figures})
+        out.attrs["range"] = design.to_attrs()
+        message = design.describe(list(names), figures)
+        if warn and message is not None:
+            issue_warning(message, ExtrapolationWarning)
+        return out
 
     def scores_of(self, frame: pd.DataFrame) -> np.ndarray:
         """Scores of the models in ``frame`` on the fit's benchmarks, shape (n, J): its
@@ -482,7 +520,8 @@ class Posterior:
             return mean
         return self.predictive_draws(mean, rng)
 
-    def tidy(self, frame: pd.DataFrame, draws: np.ndarray) -> pd.DataFrame:
+    def tidy(self, frame: pd.DataFrame, draws: np.ndarray,
+             extrapolation: pd.DataFrame | None = None) -> pd.DataFrame:
         """Summaries of draws of models' scores, one row per model and benchmark.
 
         Parameters
@@ -490,12 +529,15 @@ class Posterior:
         frame : DataFrame
             The ``n`` models (columns ``model``, ``family``), in the order of ``draws``.
         draws : ndarray, shape (S, n, J)
+        extrapolation : DataFrame, optional
+            The ``n`` models' extrapolation figures (:meth:`extrapolation`), in the same
+            order: their columns are repeated on each model's rows.
 
         Returns
         -------
         DataFrame
             ``model, family, benchmark, mean`` and the :data:`QUANTILES` (``median, q05,
-            q95``), in model-major order.
+            q95``), then the extrapolation columns when given, in model-major order.
         """
         n, J = draws.shape[1:]
         out = pd.DataFrame(
@@ -508,4 +550,7 @@ class Posterior:
         )
         for name, q in QUANTILES.items():
             out[name] = np.quantile(draws, q, axis=0).reshape(-1)
+        if extrapolation is not None:
+            for name in extrapolation.columns.drop(MODEL, errors="ignore"):
+                out[name] = np.repeat(extrapolation[name].to_numpy(), J)
         return out

@@ -28,6 +28,11 @@ Version history:
 2. ``sloth_format`` and ``format_version``; ``config`` split into ``model_config`` and
    ``sampler_config``, every constructor keyword present.
 
+A file may hold further groups besides the fit's, e.g. the ``predictions`` and
+``predictions_constant_data`` of :func:`sloth.forecast.forecast_datatree` (whose
+extrapolation figures are plain data variables): they are read and written as they are, and
+adding variables to such optional groups does not change the format version.
+
 Files hold no derived variables (:data:`sloth.posterior.datatree.DERIVED_VARIABLES`):
 :func:`write_posterior` leaves them out (they are most of the size) and :func:`read_posterior`
 recomputes them exactly.
