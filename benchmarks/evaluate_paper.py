@@ -45,6 +45,7 @@ def sweep(args: argparse.Namespace) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     predictions = OUT / f"{args.tag}predictions.csv"
     fits_file = OUT / f"{args.tag}fits.csv"
+    conditioning_file = OUT / f"{args.tag}conditioning.csv"
     done = set()
     if predictions.exists() and not args.fresh:  # resume: skip finished groups
         from sloth.evaluation.harness import PREDICTION_COLUMNS
@@ -64,6 +65,10 @@ def sweep(args: argparse.Namespace) -> None:
                 fits = pd.read_csv(fits_file)
                 keep = pd.Series(list(zip(fits.benchmarks, fits.test_families, strict=True)))
                 fits[keep.isin(done).to_numpy()].to_csv(fits_file, index=False)
+            if conditioning_file.exists():
+                cond = pd.read_csv(conditioning_file)
+                keep = pd.Series(list(zip(cond.benchmarks, cond.test_families, strict=True)))
+                cond[keep.isin(done).to_numpy()].to_csv(conditioning_file, index=False)
         lost = [c for c in PREDICTION_COLUMNS if c not in old.columns]
         if lost:
             print(f"resuming {predictions}, written before the columns {lost}: the new rows "
@@ -71,6 +76,7 @@ def sweep(args: argparse.Namespace) -> None:
     elif predictions.exists():
         predictions.unlink()
         fits_file.unlink(missing_ok=True)
+        conditioning_file.unlink(missing_ok=True)
     sloth = sloth_forecaster(sloth_options(args), conditioning=args.conditioning, seed=args.seed)
     methods = [sloth, *(baseline_forecaster(b) for b in BASELINES)]
 
@@ -79,9 +85,10 @@ def sweep(args: argparse.Namespace) -> None:
                                 floors=protocol.floors)
 
     written = len(sloth.fits)
+    conditioned = len(sloth.conditioning)
 
     def append(rows: pd.DataFrame) -> None:
-        nonlocal written
+        nonlocal written, conditioned
         if predictions.exists():  # the columns of the file being resumed
             rows = rows.reindex(columns=pd.read_csv(predictions, nrows=0).columns)
         rows.to_csv(predictions, mode="a", header=not predictions.exists(), index=False)
@@ -91,6 +98,11 @@ def sweep(args: argparse.Namespace) -> None:
         if len(new):
             new.to_csv(fits_file, mode="a", header=not fits_file.exists(), index=False)
         written = len(sloth.fits)
+        records = pd.DataFrame(sloth.conditioning[conditioned:])
+        if len(records):
+            records.to_csv(conditioning_file, mode="a", header=not conditioning_file.exists(),
+                           index=False)
+        conditioned = len(sloth.conditioning)
 
     start = time.perf_counter()
     for setting in args.settings:
@@ -156,6 +168,26 @@ def _calibration(pred: pd.DataFrame, figure: Path) -> list[str]:
                   "band of a uniform histogram with as many values):", "",
                   f"![PIT histograms](figures/{figure.name})"]
     return lines
+
+
+def _conditioning(path: Path) -> list[str]:
+    """How the k-shot forecasts conditioned each held-out family: the distribution of the
+    Pareto k-hat of the importance weights, their ESS, and the share that needed a refit."""
+    if not path.exists():
+        return []
+    cond = pd.read_csv(path)
+    cond = cond[cond.method != "population"]  # zero-shot: no weights
+    if cond.empty:
+        return []
+    q = cond.khat.quantile([0.1, 0.5, 0.9]).to_numpy()
+    counts = cond.method.value_counts().to_dict()
+    return ["", f"Conditioning of the {len(cond)} k-shot family forecasts (importance weights "
+            "over the fit's posterior, Pareto-smoothed): k-hat 10/50/90% quantiles "
+            f"{q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}, max {cond.khat.max():.2f}; "
+            f"{int((cond.khat > 0.5).sum())} above 0.5, {int((cond.khat > 0.7).sum())} above "
+            f"0.7; methods {counts} (refit share "
+            f"{counts.get('refit', 0) / len(cond):.1%}); importance ESS median "
+            f"{cond.ess.median():.0f}."]
 
 
 def report(args: argparse.Namespace) -> None:
@@ -248,6 +280,13 @@ def report(args: argparse.Namespace) -> None:
         f"worst R-hat {fits.rhat_max.max():.3f} (fits with R-hat > 1.05: "
         f"{int((fits.rhat_max > 1.05).sum())}); divergences total {fits.divergences.sum()}; "
         f"mean leapfrog steps {fits.mean_leapfrog_steps.mean():.0f}.")]
+    lines.append(
+        f"Convergence over every sampled variable: {int((fits.rhat_max <= 1.01).sum())} of "
+        f"{len(fits)} fits at R-hat <= 1.01, {int((fits.rhat_max <= 1.05).sum())} at <= 1.05"
+        + ("; worst variables: " + ", ".join(
+            f"{v} {n}" for v, n in fits.worst_rhat_variable.value_counts().items())
+           if "worst_rhat_variable" in fits else "") + ".")
+    lines += _conditioning(OUT / f"{args.tag}conditioning.csv")
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / f"results_{args.tag}evaluate.md").write_text(text)
     print(text)
