@@ -23,6 +23,7 @@ _LAZY = {
     "forecast_datatree": "sloth.forecast",
     "check_structure": "sloth.checks.structure",
     "diagnose": "sloth.checks.diagnostics",
+    "compare": "sloth.comparison",
     "analyze_skills": "sloth.skills.analysis",
     "load_protocol": "sloth.evaluation.protocol",
     "ConvergenceWarning": "sloth.exceptions",

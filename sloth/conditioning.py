@@ -18,6 +18,9 @@ are drawn from a defensive mixture of the Laplace approximation there and the po
 by its weight. The weights across draws are Pareto-smoothed (PSIS, through ``arviz_stats``):
 their Pareto ``k-hat`` says whether the posterior of the fit is a usable proposal for the
 posterior with the new family (``k-hat <= 0.7``); above it the forecast must refit.
+:func:`new_family_log_likelihood` returns the per-draw ``log p(y | theta_s)`` itself, whose
+log mean over the draws is the log predictive density of the scores of a family the fit has
+not seen (the exact leave-one-family-out ELPD of :mod:`sloth.comparison`).
 
 The likelihood is the model's (:mod:`sloth.model.maths`): the same link, score scale and
 Student-t or normal noise as the NumPyro model.
@@ -42,6 +45,7 @@ __all__ = [
     "ConditionedFamily",
     "Conditioning",
     "condition_family",
+    "new_family_log_likelihood",
     "population_draws",
 ]
 
@@ -299,6 +303,78 @@ def _pad(values: np.ndarray, size: int, fill: float | int) -> np.ndarray:
     return np.concatenate([values, np.full(size - len(values), fill, dtype=values.dtype)])
 
 
+def new_family_log_likelihood(
+    posterior: Posterior,
+    covariates: np.ndarray,
+    scores: np.ndarray,
+    *,
+    seed: int = 0,
+    proposals: int = 32,
+    newton_steps: int = 12,
+) -> np.ndarray:
+    """Log likelihood ``log p(y | theta_s)`` of a new family's scores under each posterior
+    draw, its efficiency (and benchmark effects, where the posterior has them) integrated
+    over the fitted population of families.
+
+    ``logsumexp(out) - log(S)`` is the log posterior predictive density of the family's
+    scores as a new family (the exact leave-one-family-out ELPD of :mod:`sloth.comparison`,
+    from a fit without the family). The integral is estimated by importance sampling per
+    draw, as :func:`condition_family` weights the draws (an unbiased estimate of
+    ``p(y | theta_s)``).
+
+    Parameters
+    ----------
+    posterior : Posterior
+    covariates : ndarray, shape (k, P)
+        Standardized covariates of the family's models (:meth:`Posterior.standardize`).
+    scores : ndarray, shape (k, J)
+        Their scores, ``nan`` where not evaluated (at least one score).
+    seed, proposals, newton_steps :
+        As in :func:`condition_family`.
+
+    Returns
+    -------
+    ndarray, shape (S,)
+    """
+    rng = np.random.default_rng(seed)
+    _, log_marginal, _, _ = _conditionals(posterior, covariates, scores, rng,
+                                          proposals=proposals, newton_steps=newton_steps)
+    return log_marginal
+
+
+def _conditionals(posterior: Posterior, covariates: np.ndarray, scores: np.ndarray,
+                  rng: np.random.Generator, *, proposals: int, newton_steps: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per draw: one draw of ``u = (alpha, w)`` from its conditional, the log marginal
+    likelihood of the observed cells, the within-draw effective fraction of the proposals,
+    and the effect scales ``tau`` (S, J); ``scores`` must hold at least one score."""
+    S = posterior.n_draws
+    rows, cols = np.nonzero(~np.isnan(np.asarray(scores, dtype=float)))
+    if len(rows) == 0:
+        raise ValueError("scores holds no observed score")
+    p = posterior.draws(("loading", "intercept", "noise_scale"))
+    link = posterior.link_parameters()
+    ones = np.ones_like(p["intercept"])
+    noise_df = posterior.noise_df()
+    base = posterior.skills(covariates, efficiency=np.zeros((S, posterior.n_skills)))
+    tau = effect_scales(posterior)
+    m = len(rows)
+    m_pad = -(-m // CELL_PAD) * CELL_PAD
+    y = np.asarray(scores, dtype=float)[rows, cols]
+    args = [np.asarray(a, dtype=np.float32) for a in (
+        population_factor(posterior), tau, base, p["loading"], p["intercept"],
+        p["noise_scale"], np.zeros(S) if noise_df is None else noise_df,
+        link.get("shape", ones), link.get("ceiling", ones))]
+    cells = (_pad(rows, m_pad, 0), _pad(cols, m_pad, 0), _pad(y, m_pad, 0.5).astype(np.float32),
+             np.arange(m_pad) < m)
+    key = jax.random.PRNGKey(int(rng.integers(2**31)))
+    u, log_marginal, ess_fraction = (np.asarray(a, dtype=np.float64) for a in _condition_kernel(
+        key, *args, *cells, np.asarray(posterior.floors, np.float32),
+        np.asarray(posterior.inv_items, np.float32), proposals=proposals,
+        newton_steps=newton_steps, normal=noise_df is None))
+    return u, log_marginal, ess_fraction, tau
+
+
 def condition_family(
     posterior: Posterior,
     covariates: np.ndarray,
@@ -335,33 +411,15 @@ def condition_family(
     """
     rng = np.random.default_rng(seed)
     S = posterior.n_draws
-    rows, cols = np.nonzero(~np.isnan(np.asarray(scores, dtype=float)))
+    m = int(np.count_nonzero(~np.isnan(np.asarray(scores, dtype=float))))
     k = int(np.asarray(scores).shape[0])
-    if len(rows) == 0:
+    if m == 0:
         efficiency, effects = population_draws(posterior, rng)
         return ConditionedFamily(
             np.arange(S), efficiency, effects,
             Conditioning(family, k, 0, "population", float("nan"), float(S), S))
-    p = posterior.draws(("loading", "intercept", "noise_scale"))
-    link = posterior.link_parameters()
-    ones = np.ones_like(p["intercept"])
-    noise_df = posterior.noise_df()
-    base = posterior.skills(covariates, efficiency=np.zeros((S, posterior.n_skills)))
-    tau = effect_scales(posterior)
-    m = len(rows)
-    m_pad = -(-m // CELL_PAD) * CELL_PAD
-    y = np.asarray(scores, dtype=float)[rows, cols]
-    args = [np.asarray(a, dtype=np.float32) for a in (
-        population_factor(posterior), tau, base, p["loading"], p["intercept"],
-        p["noise_scale"], np.zeros(S) if noise_df is None else noise_df,
-        link.get("shape", ones), link.get("ceiling", ones))]
-    cells = (_pad(rows, m_pad, 0), _pad(cols, m_pad, 0), _pad(y, m_pad, 0.5).astype(np.float32),
-             np.arange(m_pad) < m)
-    key = jax.random.PRNGKey(int(rng.integers(2**31)))
-    u, log_marginal, ess_fraction = (np.asarray(a, dtype=np.float64) for a in _condition_kernel(
-        key, *args, *cells, np.asarray(posterior.floors, np.float32),
-        np.asarray(posterior.inv_items, np.float32), proposals=proposals,
-        newton_steps=newton_steps, normal=noise_df is None))
+    u, log_marginal, ess_fraction, tau = _conditionals(
+        posterior, covariates, scores, rng, proposals=proposals, newton_steps=newton_steps)
     log_weights, khat = _smoothed_log_weights(log_marginal, posterior)
     weights = np.exp(log_weights - log_weights.max())
     weights /= weights.sum()

@@ -673,13 +673,32 @@ class SlothModel:
             The file is not a sloth posterior, is damaged, or was written by a newer sloth.
         """
         tree = read_posterior(path, log_likelihood=log_likelihood, derived=derived)
+        return cls.from_datatree(tree, source=repr(os.fspath(path)))
+
+    @classmethod
+    def from_datatree(cls, tree: Any, *, source: str = "the posterior tree") -> Self:
+        """A fitted model around a posterior tree of the current file format: a fit's
+        :attr:`idata_`, or what :func:`sloth.posterior.fileformat.read_posterior` returns
+        (:meth:`load` reads a file with it, then calls this).
+
+        Parameters
+        ----------
+        tree : xarray.DataTree
+        source : str
+            How error messages name the tree (``load`` gives the file's path).
+
+        Raises
+        ------
+        DataValidationError
+            The tree holds settings this sloth cannot use.
+        """
         try:
             model = cls.from_config({"model_config": model_config(tree),
                                      "sampler_config": sampler_config(tree)})
             model._validate_params()
         except ValueError as exc:
             raise DataValidationError(
-                f"{os.fspath(path)!r} holds settings this sloth cannot use: {exc}"
+                f"{source} holds settings this sloth cannot use: {exc}"
             ) from None
         table = table_from_tree(tree)
         scaler = CovariateScaler.from_attrs(json.loads(tree.attrs["scaler"]))

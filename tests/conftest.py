@@ -68,3 +68,38 @@ def _write_version_1(tree, path, *, drop=()):
 def write_version_1():
     """The function ``write_version_1(tree, path, *, drop=())`` writing a format-1 file."""
     return _write_version_1
+
+
+#: The family of :func:`comparison_fits`'s data left with a single score.
+SINGLE_SCORE_FAMILY = "fam09"
+
+
+@pytest.fixture(scope="session")
+def comparison_fits():
+    """``(table, {"d1": model, "d2": model})``: a small simulated leaderboard with two true
+    skills (10 families, 6 benchmarks; family ``fam09`` keeps one model with one score)
+    fitted with one and with two skills (2 chains of 150 + 150), for the model-comparison
+    tests of the library and of the command line."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from sloth import SlothModel
+    from sloth.model.simulate import simulate_leaderboard
+
+    table, _ = simulate_leaderboard(n_families=10, n_benchmarks=6, n_skills=2, seed=3)
+    family = np.asarray(table.family)
+    single = np.nonzero(family == SINGLE_SCORE_FAMILY)[0]
+    table = table.subset(models=[i for i in range(table.n_models) if i not in single[1:]])
+    row = list(table.family).index(SINGLE_SCORE_FAMILY)
+    scores = table.scores.copy()
+    keep = np.nonzero(~np.isnan(scores[row]))[0][0]
+    scores[row] = np.nan
+    scores[row, keep] = table.scores[row, keep]
+    table = replace(table, scores=scores)
+    fits = {
+        f"d{d}": SlothModel(d, num_chains=2, num_warmup=150, num_samples=150, seed=1,
+                            progress_bar=False).fit(table)
+        for d in (1, 2)
+    }
+    return table, fits

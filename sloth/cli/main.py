@@ -7,6 +7,7 @@
     sloth forecast --posterior FIT.nc --models new.csv [--observed scores.csv] ...
     sloth evaluate --splits FILE --out predictions.csv [--zero-shot] ...
     sloth diagnose FIT.nc [--json] [--strict]
+    sloth compare FIT.nc FIT.nc ... [--refit-families] [--json]
     sloth skills FIT.nc [--rotation geomin] [--figures DIR] [--json]
     sloth laws fit RUNS.csv ...        (loss scaling laws, see ``sloth laws --help``)
     sloth laws allocate FIT.json ...
@@ -43,6 +44,7 @@ from sloth.cli.common import (
     HelpFormatter,
     print_error,
 )
+from sloth.cli.compare import add_compare_parser
 from sloth.cli.diagnose import add_diagnose_parser
 from sloth.cli.evaluate import add_evaluate_parser
 from sloth.cli.fit import add_fit_parser
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_laws_parser(sub)
     add_skills_parser(sub)
     add_diagnose_parser(sub)
+    add_compare_parser(sub)
     add_cache_parser(sub)
     return parser
 
