@@ -177,6 +177,10 @@ def render(results: dict[str, tuple[StructuralReport, DiagnosticReport, float]],
 
 
 def main(argv: list[str] | None = None) -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)

@@ -212,6 +212,10 @@ def markdown(summary: pd.DataFrame, predictions: pd.DataFrame, baselines: pd.Dat
 
 
 def main() -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posterior", default="/tmp/lb_dn.nc",

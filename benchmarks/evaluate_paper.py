@@ -322,6 +322,10 @@ def sloth_options(args: argparse.Namespace) -> dict:
 
 
 def main() -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", action="store_true", help="only write the tables")

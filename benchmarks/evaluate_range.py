@@ -328,6 +328,10 @@ def report(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     from sloth.evaluation.protocol import DEFAULT_CUTOFF_QUANTILE, MIN_COMPUTE_RATIO
 
     parser = argparse.ArgumentParser(description=__doc__,

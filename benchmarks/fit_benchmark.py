@@ -116,6 +116,10 @@ def recovery(seeds: list[int], n_families: int) -> str:
 
 
 def main() -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("timing")

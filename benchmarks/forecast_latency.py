@@ -65,6 +65,10 @@ def stages(posterior: Path, models_csv: Path, observed_csv: Path) -> dict[str, f
 
 
 def main(argv: list[str] | None = None) -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posterior", required=True, type=Path)
     parser.add_argument("--repeats", type=int, default=3)

@@ -84,6 +84,10 @@ def row_interval(row: pd.Series, name: str, digits: int = 4) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small settings (smoke run)")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results_laws.md")))

@@ -249,6 +249,10 @@ def robustness_section(model: SlothModel, reference: SkillAnalysis,
 
 
 def main() -> int:
+    # as the command line does: chains in parallel on CPU devices, compiled programs kept
+    from sloth.cli.main import configure_process
+
+    configure_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posterior", default="/tmp/lb.nc",
                         help="posterior of 'sloth fit' (fitted first when missing)")

@@ -363,6 +363,7 @@ def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict
         "worst_rhat_variable": summary["worst_rhat_variable"],
         "ess_bulk_min": summary["ess_bulk_min"], "divergences": summary["divergences"],
         "mean_leapfrog_steps": summary["mean_leapfrog_steps"],
+        "chain_method": str(model.idata_.attrs.get("chain_method", "")),
         "convergence_warnings": " ".join(sorted(
             f.check for f in [*model.convergence_.errors, *model.convergence_.warnings])),
     }
