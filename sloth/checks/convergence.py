@@ -185,23 +185,28 @@ def sampler_summary(
     Returns
     -------
     dict with ``divergences``, ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min`` (over every
-    variable of :func:`convergence_variables`), ``worst_rhat_variable``,
-    ``lowest_ess_variable``, ``mean_leapfrog_steps``, ``max_tree_depth`` (the fit's limit,
-    see :func:`max_tree_depth`), ``max_tree_depth_hits`` (fraction of the draws whose tree
-    reached it), ``num_chains``, ``num_draws``.
+    variable of :func:`convergence_variables`; ``nan`` for a fit too short for them),
+    ``worst_rhat_variable``, ``lowest_ess_variable`` (``None`` then),
+    ``mean_leapfrog_steps``, ``max_tree_depth`` (the fit's limit, see :func:`max_tree_depth`),
+    ``max_tree_depth_hits`` (fraction of the draws whose tree reached it), ``num_chains``,
+    ``num_draws``.
     """
     stats = tree["sample_stats"]
     table = convergence_table(tree) if table is None else table
-    worst = max(table, key=lambda k: np.nan_to_num(table[k]["rhat_max"], nan=-np.inf))
-    lowest = min(table, key=lambda k: np.nan_to_num(table[k]["ess_bulk_min"], nan=np.inf))
+    # a fit too short for R-hat or ESS (every entry nan: too few draws) has an empty table
+    nan_row = {"rhat_max": float("nan"), "ess_bulk_min": float("nan")}
+    worst = max(table, key=lambda k: np.nan_to_num(table[k]["rhat_max"], nan=-np.inf),
+                default=None)
+    lowest = min(table, key=lambda k: np.nan_to_num(table[k]["ess_bulk_min"], nan=np.inf),
+                 default=None)
     steps = np.asarray(stats["n_steps"])
     limit = max_tree_depth(tree)
     tails = [v["ess_tail_min"] for v in table.values() if not np.isnan(v["ess_tail_min"])]
     return {
         "divergences": int(np.asarray(stats["diverging"]).sum()),
-        "rhat_max": table[worst]["rhat_max"],
+        "rhat_max": table.get(worst, nan_row)["rhat_max"],
         "worst_rhat_variable": worst,
-        "ess_bulk_min": table[lowest]["ess_bulk_min"],
+        "ess_bulk_min": table.get(lowest, nan_row)["ess_bulk_min"],
         "lowest_ess_variable": lowest,
         "ess_tail_min": min(tails) if tails else float("nan"),
         "mean_leapfrog_steps": float(steps.mean()),

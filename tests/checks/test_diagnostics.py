@@ -468,3 +468,13 @@ def test_diagnose_a_file_or_a_bare_tree(fitted, saved):
     assert anchors.details["anchors"] == fitted.anchors_
     assert [f.to_dict() for f in from_tree.structural] == [
         f.to_dict() for f in from_file.structural]
+
+
+def test_sampler_summary_of_a_fit_with_no_rhat_or_ess_says_nan(simulated):
+    """A fit too short for R-hat and ESS (an empty convergence table) is summarized with
+    nan figures and no worst variable, not an error."""
+    tree = fake_tree(simulated, link=True)
+    summary = sampler_summary(tree, {})
+    assert np.isnan(summary["rhat_max"]) and np.isnan(summary["ess_bulk_min"])
+    assert summary["worst_rhat_variable"] is None and summary["lowest_ess_variable"] is None
+    assert summary["divergences"] == int(tree["sample_stats"]["diverging"].sum())
