@@ -209,6 +209,17 @@ def coverage_flags(predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(flags, index=predictions.index)
 
 
+#: What identifies a training set: its benchmarks and its models.
+TrainingKey = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def training_key(table: ScoreTable) -> TrainingKey:
+    """The key under which a method keeps its fit to ``table``: the benchmarks and the models
+    (tasks of two benchmark groups of a table without missing scores train on the same
+    models, and must not share a fit)."""
+    return tuple(map(str, table.benchmarks)), tuple(map(str, table.models))
+
+
 @dataclass(frozen=True)
 class Forecaster:
     """A method of the harness: trains on a task and returns predictive draws.
@@ -267,7 +278,7 @@ def sloth_forecaster(
         raise ValueError(f"conditioning={conditioning!r}: allowed values are {CONDITIONING}")
     base = {**defaults.EVALUATION_SAMPLER, "progress_bar": False, "seed": seed}
     base.update(options or {})
-    cache: dict[tuple, tuple[Any, float]] = {}
+    cache: dict[TrainingKey, tuple[Any, float]] = {}
     # compiled programs shared by the sweep's fits, and what they hold since the last clear
     compiled: dict[str, Any] = {"fits": 0, "benchmarks": None, "programs": None}
 
@@ -279,7 +290,7 @@ def sloth_forecaster(
         # zero-shot tasks); one fit per training set
         observed_k = task.split.k if include_observed else 0
         table = task.training_table(include_observed)
-        key = tuple(table.models)
+        key = training_key(table)
         if key not in cache:
             from sloth.inference import ProgramCache
 
@@ -387,11 +398,11 @@ def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forec
 
     if name not in BASELINES:
         raise ValueError(f"baseline {name!r} is not one of {sorted(BASELINES)}")
-    cache: dict[tuple[str, ...], tuple[Any, float]] = {}  # the last fit, by training models
+    cache: dict[TrainingKey, tuple[Any, float]] = {}  # the last fit, by training set
 
     def run(task: Task) -> tuple[np.ndarray, float, np.ndarray]:
         train = task.training_table(include_observed=True)
-        key = tuple(train.models)
+        key = training_key(train)
         if key not in cache:
             start = time.perf_counter()
             fitted = make_baseline(name).fit(train)

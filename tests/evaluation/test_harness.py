@@ -383,3 +383,22 @@ def test_cli_writes_the_pit_figure_and_refuses_to_overwrite_it(tmp_path, capsys)
     figure = tmp_path / "d.png"
     assert run("d.png") == 2
     assert "--out file" in capsys.readouterr().err
+
+
+def test_two_benchmark_groups_of_a_complete_table_do_not_share_a_fit(tmp_path):
+    """Without missing scores, two benchmark groups train on the same models: each group's
+    tasks must be predicted by a fit to its own benchmarks."""
+    table, _ = simulate_leaderboard(n_families=12, n_benchmarks=8, n_skills=2, seed=5,
+                                    missing_fraction=0.0, models_per_family=(3, 4))
+    first, second = list(table.benchmarks[:4]), list(table.benchmarks[4:])
+    raw = {"benchmark_groups": {"a": first, "b": second},
+           "splits": [{"benchmarks": name, "observed_models_per_test_family": 1,
+                       "test_families": [["fam00"]]} for name in ("a", "b")]}
+    protocol = load_protocol(_write(tmp_path, raw))
+    method = baseline_forecaster("per_benchmark_flops_sigmoid_shared")
+    rows = evaluate(protocol, lambda b: table.subset(benchmarks=list(b)), [method],
+                    progress=False)
+    for name, benchmarks in (("a", first), ("b", second)):
+        part = rows[rows.benchmarks == name]
+        assert sorted(set(part.benchmark)) == sorted(benchmarks)
+        assert part["mean"].notna().all()
