@@ -262,11 +262,11 @@ def _exact_family_elpd(model: SlothModel, family: str, *, refit_params: Mapping[
     log_lik = new_family_log_likelihood(posterior, posterior.standardize(held_out),
                                         posterior.scores_of(held_out), seed=seed)
     report = refit.convergence_
-    converged = report is None or not (report.errors or report.warnings)
+    converged = report is None or not report.problems
     if not converged:
         issue_warning(
             f"the refit without family {family!r} did not converge cleanly: "
-            + " | ".join(f"{f.check}: {f.message}" for f in [*report.errors, *report.warnings])
+            + report.describe_problems()
             + "; its exact leave-one-family-out ELPD is uncertain (refit with more "
             "warm-up, refit_params={'num_warmup': ...})", ConvergenceWarning)
     return float(logsumexp(log_lik) - math.log(len(log_lik))), bool(converged)

@@ -488,11 +488,11 @@ class SlothModel:
         ``convergence_`` and in the file's attributes, and warn when a check did not pass."""
         self.convergence_ = check_convergence(self.idata_)
         self.idata_.attrs["convergence"] = json.dumps(self.convergence_.to_dict())
-        problems = [*self.convergence_.errors, *self.convergence_.warnings]
+        problems = self.convergence_.problems
         if problems:
             issue_warning(
                 f"the sampler did not converge cleanly ({len(problems)} check(s)): "
-                + " | ".join(f"{f.check}: {f.message}" for f in problems)
+                + self.convergence_.describe_problems()
                 + " (model.convergence_ holds the report; sloth.diagnose(model) runs every "
                 "check)", ConvergenceWarning)
 
@@ -551,7 +551,7 @@ class SlothModel:
             "sampler": (self.convergence_.sampler if self.convergence_ is not None
                         and self.convergence_.sampler else sampler_summary(self.idata_)),
             "convergence_warnings": [] if self.convergence_ is None else [
-                f.to_dict() for f in [*self.convergence_.errors, *self.convergence_.warnings]],
+                f.to_dict() for f in self.convergence_.problems],
             "timings": {k: float(v) for k, v in getattr(self, "timings_", {}).items()},
             "in_sample_mae": float(abs_err.mean()),
             "in_sample_mae_per_benchmark": per_benchmark,

@@ -73,6 +73,16 @@ class Findings:
         return [f for f in self.findings if f.severity == "warning"]
 
     @property
+    def problems(self) -> list[Finding]:
+        """Findings that did not pass: the errors, then the warnings."""
+        return [*self.errors, *self.warnings]
+
+    def describe_problems(self) -> str:
+        """The findings that did not pass on one line, ``"check: message | ..."`` (empty
+        when every check passed)."""
+        return " | ".join(f"{f.check}: {f.message}" for f in self.problems)
+
+    @property
     def passed(self) -> bool:
         """``True`` when no check reported an error (warnings do not fail a report)."""
         return not self.errors

@@ -376,7 +376,7 @@ def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict
         "mean_leapfrog_steps": summary["mean_leapfrog_steps"],
         "chain_method": str(model.idata_.attrs.get("chain_method", "")),
         "convergence_warnings": " ".join(sorted(
-            f.check for f in [*model.convergence_.errors, *model.convergence_.warnings])),
+            f.check for f in model.convergence_.problems)),
     }
 
 
