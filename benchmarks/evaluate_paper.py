@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,43 @@ FIGURES = ROOT / "benchmarks" / "figures"
 BASELINES = ("per_benchmark_flops_sigmoid_family_intercept", "per_benchmark_flops_sigmoid_shared",
              "pca_observational_d3")
 SETTINGS = [("v1", 1), ("v1", 2), ("v2", 1), ("v2", 2), ("all", 1), ("all", 2)]
+
+
+def drop_groups(paths: Iterable[Path], groups: Collection[tuple[str, str]]) -> None:
+    """Rewrite each existing CSV of ``paths`` without the rows of ``groups``, pairs of
+    (``benchmarks``, ``test_families``): a resumed sweep reruns those groups whole."""
+    for path in paths:
+        if not path.exists():
+            continue
+        rows = pd.read_csv(path)
+        pairs = pd.Series(list(zip(rows.benchmarks, rows.test_families, strict=True)))
+        rows[~pairs.isin(set(groups)).to_numpy()].to_csv(path, index=False)
+
+
+class SweepWriter:
+    """Appends a sweep's rows as each task finishes (the ``on_task`` of ``evaluate``): the
+    task's predictions, and the records that lists (a forecaster's ``fits`` and
+    ``conditioning``) gained since the last call, each to its CSV, in the columns of a file
+    being resumed."""
+
+    def __init__(self, predictions: Path, records: Mapping[Path, list[dict]]) -> None:
+        self.predictions = predictions
+        self.records = dict(records)
+        self.written = {path: len(rows) for path, rows in self.records.items()}
+
+    @staticmethod
+    def _append(path: Path, rows: pd.DataFrame) -> None:
+        if path.exists():  # the columns of the file being resumed
+            rows = rows.reindex(columns=pd.read_csv(path, nrows=0).columns)
+        rows.to_csv(path, mode="a", header=not path.exists(), index=False)
+
+    def __call__(self, rows: pd.DataFrame) -> None:
+        self._append(self.predictions, rows)
+        for path, records in self.records.items():
+            new = pd.DataFrame(records[self.written[path]:])
+            if len(new):
+                self._append(path, new)
+            self.written[path] = len(records)
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -57,18 +95,9 @@ def sweep(args: argparse.Namespace) -> None:
                   if s.k in args.k for g in s.test_families}
         have = set(zip(old.benchmarks, old.split_k, old.test_families, strict=True))
         done = {(b, g) for b, _, g in wanted} - {(b, g) for b, k, g in wanted - have}
-        partial = ~pd.Series(list(zip(old.benchmarks, old.test_families, strict=True))).isin(
-            done).to_numpy()
-        if partial.any():
-            old[~partial].to_csv(predictions, index=False)
-            if fits_file.exists():
-                fits = pd.read_csv(fits_file)
-                keep = pd.Series(list(zip(fits.benchmarks, fits.test_families, strict=True)))
-                fits[keep.isin(done).to_numpy()].to_csv(fits_file, index=False)
-            if conditioning_file.exists():
-                cond = pd.read_csv(conditioning_file)
-                keep = pd.Series(list(zip(cond.benchmarks, cond.test_families, strict=True)))
-                cond[keep.isin(done).to_numpy()].to_csv(conditioning_file, index=False)
+        partial = {(b, g) for b, _, g in have} - done
+        if partial:
+            drop_groups([predictions, fits_file, conditioning_file], partial)
         lost = [c for c in PREDICTION_COLUMNS if c not in old.columns]
         if lost:
             print(f"resuming {predictions}, written before the columns {lost}: the new rows "
@@ -84,25 +113,8 @@ def sweep(args: argparse.Namespace) -> None:
         return load_leaderboard(benchmarks=list(benchmarks), family_column=protocol.family_column,
                                 floors=protocol.floors)
 
-    written = len(sloth.fits)
-    conditioned = len(sloth.conditioning)
-
-    def append(rows: pd.DataFrame) -> None:
-        nonlocal written, conditioned
-        if predictions.exists():  # the columns of the file being resumed
-            rows = rows.reindex(columns=pd.read_csv(predictions, nrows=0).columns)
-        rows.to_csv(predictions, mode="a", header=not predictions.exists(), index=False)
-        new = pd.DataFrame(sloth.fits[written:])
-        if len(new) and fits_file.exists():  # the columns of the file being resumed
-            new = new.reindex(columns=pd.read_csv(fits_file, nrows=0).columns)
-        if len(new):
-            new.to_csv(fits_file, mode="a", header=not fits_file.exists(), index=False)
-        written = len(sloth.fits)
-        records = pd.DataFrame(sloth.conditioning[conditioned:])
-        if len(records):
-            records.to_csv(conditioning_file, mode="a", header=not conditioning_file.exists(),
-                           index=False)
-        conditioned = len(sloth.conditioning)
+    append = SweepWriter(predictions, {fits_file: sloth.fits,
+                                       conditioning_file: sloth.conditioning})
 
     start = time.perf_counter()
     for setting in args.settings:

@@ -46,7 +46,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from evaluate_paper import add_sloth_options, sloth_options  # beside this script
+from evaluate_paper import (  # beside this script
+    SweepWriter,
+    add_sloth_options,
+    drop_groups,
+    sloth_options,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_SPLITS = ROOT.parent / "shared" / "protocols" / "sloth-paper-splits.json"
@@ -125,27 +130,12 @@ def sweep(args: argparse.Namespace) -> None:
         done = {g for g, tasks in expected.items() if seen.get(g, set()) >= tasks}
         partial = [g for g in seen if g not in done]
         if partial:  # rows of groups cut short: dropped, the groups rerun
-            keep = ~pd.Series(list(zip(old.benchmarks, old.test_families, strict=True))
-                              ).isin(partial).to_numpy()
-            old[keep].to_csv(paths["predictions"], index=False)
+            drop_groups([paths["predictions"], paths["fits"], paths["conditioning"]], partial)
             print(f"rerunning {len(partial)} group(s) cut short: {partial}", flush=True)
     sloth = sloth_forecaster(sloth_options(args), conditioning=args.conditioning, seed=args.seed)
     methods = [sloth, *(baseline_forecaster(b, seed=args.seed) for b in BASELINES)]
-    written = {"fits": 0, "conditioning": 0}
-
-    def append_new(name: str, records: list[dict]) -> None:
-        new = pd.DataFrame(records[written[name]:])
-        if len(new):
-            new.to_csv(paths[name], mode="a", header=not paths[name].exists(), index=False)
-        written[name] = len(records)
-
-    def append(rows: pd.DataFrame) -> None:
-        path = paths["predictions"]
-        if path.exists():  # the columns of the file being resumed
-            rows = rows.reindex(columns=pd.read_csv(path, nrows=0).columns)
-        rows.to_csv(path, mode="a", header=not path.exists(), index=False)
-        append_new("fits", sloth.fits)
-        append_new("conditioning", sloth.conditioning)
+    append = SweepWriter(paths["predictions"], {paths["fits"]: sloth.fits,
+                                                paths["conditioning"]: sloth.conditioning})
 
     start = time.perf_counter()
     for setting in dict.fromkeys(s.benchmarks for s in protocol.splits):
