@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN, training_compute
+
 if TYPE_CHECKING:
     from sloth.skills.analysis import SkillAnalysis
 
@@ -150,18 +152,18 @@ def plot_skill_levels(
     plt.colorbar(contour, ax=ax, label=f"{analysis.names[k]} (SD across fitted models)")
     p_lo, p_hi, t_lo, t_hi = params[0], params[-1], tokens[0], tokens[-1]
     if compute is None:
-        c_min, c_max = 6 * p_lo * t_lo, 6 * p_hi * t_hi
+        c_min, c_max = training_compute(p_lo, t_lo), training_compute(p_hi, t_hi)
         compute = 10.0 ** np.arange(np.ceil(np.log10(c_min)), np.floor(np.log10(c_max)) + 1)
         compute = compute[:: max(1, len(compute) // 6)]
     grid_n = np.geomspace(p_lo, p_hi, 100)
     for c in compute:
-        d_line = c / (6.0 * grid_n)
+        d_line = c / (FLOPS_PER_PARAM_TOKEN * grid_n)
         inside = (d_line >= t_lo) & (d_line <= t_hi)
         if inside.any():
             ax.plot(grid_n[inside], d_line[inside], ls="--", lw=0.8, color="0.85")
             i = int(np.nonzero(inside)[0][len(np.nonzero(inside)[0]) // 2])
             ax.annotate(f"{c:.0e}", (grid_n[i], d_line[i]), fontsize=7, color="0.9")
-    budgets = np.geomspace(6 * p_lo * t_lo, 6 * p_hi * t_hi, 80)
+    budgets = np.geomspace(training_compute(p_lo, t_lo), training_compute(p_hi, t_hi), 80)
     table = analysis.compute_optimal(budgets, level=level)
     for m, name in enumerate(analysis.names):
         rows = table[table["skill"] == name]

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sloth.data.leaderboard import INSTRUCT, drop_unusable
+from sloth.data.mapping import training_compute
 from sloth.data.registry import BenchmarkRegistry, resolve_benchmarks
 from sloth.data.sources import resolve_data_file
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
@@ -456,7 +457,7 @@ def render_obsscaling(table: ScoreTable, instruct: np.ndarray | Sequence[bool] |
         OBS_FAMILY: list(table.family),
         OBS_PARAMS_B: table.params / 1e9,
         OBS_TOKENS_T: table.tokens / 1e12,
-        OBS_FLOPS: 6.0 * table.params * table.tokens / 1e21,
+        OBS_FLOPS: training_compute(table.params, table.tokens) / 1e21,
     })
     base_cols = [c for c in scores.columns if c not in v2_names]
     base = pd.concat([head, scores[base_cols]], axis=1)

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN
 from sloth.exceptions import DataValidationError
 from sloth.laws.solver import multistart
 
@@ -270,10 +271,10 @@ def _chinchilla_optimum(theta: np.ndarray, compute: np.ndarray):
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # N* = G (C/6)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta))
         log_g = (np.log(alpha) + a_ - np.log(beta) - b_) / (alpha + beta)
-        log_n = log_g + beta / (alpha + beta) * np.log(c / 6.0)
+        log_n = log_g + beta / (alpha + beta) * np.log(c / FLOPS_PER_PARAM_TOKEN)
         log_n = np.where((alpha > 0) & (beta > 0), log_n, np.nan)
     n_opt = np.exp(log_n)
-    return n_opt, c / (6.0 * n_opt)
+    return n_opt, c / (FLOPS_PER_PARAM_TOKEN * n_opt)
 
 
 CHINCHILLA = register_law(LawForm(

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN
 from sloth.exceptions import DataValidationError
 from sloth.laws.fit import LawFit
 from sloth.laws.optimal import compute_optimal, loss_function, minimize_over_n, optimal_allocation
@@ -79,7 +80,7 @@ def _mix_opt(fits, w, thetas, s, compute, span, n_grid):
     u, f = minimize_over_n(_mixture_fn(fits, w, thetas), s, compute, span=span,
                            n_grid=n_grid)
     n = np.exp(u)
-    return n, compute[None, :] / (6.0 * n), f
+    return n, compute[None, :] / (FLOPS_PER_PARAM_TOKEN * n), f
 
 
 def mixture_optimum(fits: Mapping[str, LawFit], weights: Mapping[str, float],

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN
 from sloth.exceptions import DataValidationError, issue_warning
 from sloth.laws.fit import LawFit
 from sloth.laws.forms import LawForm
@@ -96,7 +97,7 @@ def minimize_over_n(loss: Callable[[np.ndarray, np.ndarray], np.ndarray], n_draw
         optimum).
     loss_opt : ndarray, shape (S, K)
     """
-    log_c6 = np.log(np.asarray(compute, dtype=float) / 6.0)            # (K,)
+    log_c6 = np.log(np.asarray(compute, dtype=float) / FLOPS_PER_PARAM_TOKEN)           # (K,)
     centre = log_c6 / 2.0
     offsets = np.linspace(-span, span, n_grid)
     u = centre[None, :, None] + offsets[None, None, :]                   # (1, K, G)
@@ -171,7 +172,7 @@ def optimal_allocation(form: LawForm, thetas: np.ndarray, compute: Sequence[floa
         out_f.append(f)
     log_n = np.concatenate(out_u)
     n_opt = np.exp(log_n)
-    return n_opt, compute[None, :] / (6.0 * n_opt), np.concatenate(out_f)
+    return n_opt, compute[None, :] / (FLOPS_PER_PARAM_TOKEN * n_opt), np.concatenate(out_f)
 
 
 def _summarize(compute: np.ndarray, point: tuple[np.ndarray, ...],
@@ -321,7 +322,7 @@ class IsoFlopResult:
         def alloc(a, log_k):
             a = np.atleast_1d(a)[:, None]
             n = np.exp(np.atleast_1d(log_k)[:, None] + a * lc[None, :])
-            d = compute[None, :] / (6.0 * n)
+            d = compute[None, :] / (FLOPS_PER_PARAM_TOKEN * n)
             return n, d, d / n, np.full_like(n, np.nan)
 
         point = alloc(self.a, self.log_k)

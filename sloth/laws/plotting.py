@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN
 from sloth.laws.fit import LawFit
 from sloth.laws.optimal import IsoFlopResult, compute_optimal, group_by_budget
 
@@ -53,8 +54,8 @@ def plot_law_fit(fit: LawFit, runs: pd.DataFrame, *, n_sizes: int = 5, ax: Any =
     for q in np.linspace(0.05, 0.95, n_sizes):
         n = float(10 ** np.quantile(log_n, q))
         colour = cmap((np.log10(n) - log_n.min()) / max(np.ptp(log_n), 1e-12))
-        ax.plot(c_grid, fit.predict(np.full_like(c_grid, n), c_grid / (6 * n)), color=colour,
-                lw=1)
+        tokens = c_grid / (FLOPS_PER_PARAM_TOKEN * n)
+        ax.plot(c_grid, fit.predict(np.full_like(c_grid, n), tokens), color=colour, lw=1)
     opt = compute_optimal(fit, c_grid)
     ax.plot(c_grid, opt["loss_opt"], "k--", lw=1.2, label="compute-optimal frontier")
     ax.set_xscale("log")

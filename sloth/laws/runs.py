@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN, training_compute
 from sloth.exceptions import (
     DataNotFoundError,
     DataValidationError,
@@ -138,11 +139,11 @@ def validate_runs(runs: pd.DataFrame, *, skill_column: str | None = None,
                 "Give absolute counts (e.g. N=7e9, not log10 N) and losses in nats > 0.")
         out[canon] = values
     if "D" not in out:
-        out["D"] = out["C"] / (6.0 * out["N"])
+        out["D"] = out["C"] / (FLOPS_PER_PARAM_TOKEN * out["N"])
     if "C" not in out:
-        out["C"] = 6.0 * out["N"] * out["D"]
+        out["C"] = training_compute(out["N"], out["D"])
     else:
-        ratio = out["C"] / (6.0 * out["N"] * out["D"])
+        ratio = out["C"] / training_compute(out["N"], out["D"])
         off = (ratio - 1.0).abs() > check_compute
         if off.any():
             issue_warning(

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN, training_compute
 from sloth.laws.forms import LawForm, get_law
 
 __all__ = [
@@ -56,8 +57,9 @@ def isoflop_design(budgets: Sequence[float] | np.ndarray = (1e18, 3e18, 1e19, 3e
     ratios = np.geomspace(tokens_per_param[1], tokens_per_param[0], n_sizes)
     c = np.repeat(budgets, n_sizes)
     r = np.tile(ratios, len(budgets))
-    n = np.sqrt(c / (6.0 * r))
-    return pd.DataFrame({"run": np.arange(len(c)), "N": n, "D": c / (6.0 * n), "C": c})
+    n = np.sqrt(c / (FLOPS_PER_PARAM_TOKEN * r))
+    d = c / (FLOPS_PER_PARAM_TOKEN * n)
+    return pd.DataFrame({"run": np.arange(len(c)), "N": n, "D": d, "C": c})
 
 
 def simulate_runs(truth: Mapping[str, np.ndarray | Mapping[str, float]], *,
@@ -88,7 +90,7 @@ def simulate_runs(truth: Mapping[str, np.ndarray | Mapping[str, float]], *,
     if "run" not in design:
         design.insert(0, "run", np.arange(len(design)))
     if "C" not in design:
-        design["C"] = 6.0 * design["N"] * design["D"]
+        design["C"] = training_compute(design["N"], design["D"])
     rng = np.random.default_rng(seed)
     parts = []
     for skill, params in truth.items():

@@ -39,6 +39,7 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
 import sloth.data  # noqa: F401  (first: importing sloth.model.design first is circular)
+from sloth.data.mapping import FLOPS_PER_PARAM_TOKEN
 from sloth.exceptions import DataValidationError
 from sloth.model.design import CovariateScaler
 from sloth.model.maths import compute_skills
@@ -518,7 +519,7 @@ class SkillAnalysis:
             end = np.where(interior & ~inside, np.clip(w_star, w_lo, w_hi), end)
         w = np.where(inside, w_star, end)
         status = np.where(inside, 0, np.where(w >= w_hi, 1, -1))
-        c = np.log10(compute / 6.0)
+        c = np.log10(compute / FLOPS_PER_PARAM_TOKEN)
         u = (c[None, :, None] - w[:, None, :]) / 2.0
         return {
             "N_opt": 10.0**u,
