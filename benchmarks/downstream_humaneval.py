@@ -133,7 +133,7 @@ def markdown(summary: pd.DataFrame, predictions: pd.DataFrame, baselines: pd.Dat
         "per draw). MAE is family-averaged (mean over a family's models, then over "
         "families); coverage and width are pooled over the models.",
         "",
-        "| method | MAE (family-avg) | MAE (pooled) | 90% coverage | mean 90% width |",
+        "| method | MAE (family-avg) | MAE (pooled) | coverage 50/80/90/95% | mean 90% width |",
         "|---|---|---|---|---|",
     ]
     labels = {
@@ -145,7 +145,8 @@ def markdown(summary: pd.DataFrame, predictions: pd.DataFrame, baselines: pd.Dat
     }
     for _, r in summary.iterrows():
         lines.append(f"| {labels.get(r['method'], r['method'])} | {r['mae']:.4f} | "
-                     f"{r['mae_pooled']:.4f} | {r['coverage90']:.2f} | {r['width90']:.3f} |")
+                     f"{r['mae_pooled']:.4f} | {r['coverage50']:.2f} / {r['coverage80']:.2f} / "
+                     f"{r['coverage90']:.2f} / {r['coverage95']:.2f} | {r['width90']:.3f} |")
     best = summary.set_index("method")["mae"]
     pooled = summary.set_index("method")["mae_pooled"]
     if {"sloth_skills", "flops_sigmoid_shared"} <= set(best.index):

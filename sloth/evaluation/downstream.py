@@ -32,16 +32,17 @@ from typing import Literal, Self
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from sloth.conditioning import population_draws
 from sloth.data.registry import BenchmarkRegistry, default_registry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.estimator import SlothModel
 from sloth.evaluation.baselines import Z90, FlopsSigmoid, ScorePCA
+from sloth.evaluation.harness import coverage_flags, interval_quantiles
 from sloth.exceptions import DataValidationError, NotFittedError
 from sloth.model import maths
 from sloth.optim import batched_lbfgs
-from sloth.posterior import QUANTILES
 
 __all__ = [
     "DOWNSTREAM_METHODS",
@@ -297,9 +298,10 @@ class SkillMap:
 
 
 def _summarize_draws(draws: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean and the :data:`~sloth.posterior.QUANTILES` of draws shaped (S, m), each (m,)."""
-    out = {"mean": draws.mean(axis=0)}
-    for name, q in QUANTILES.items():
+    """Mean, median and the interval bounds of
+    :func:`~sloth.evaluation.harness.interval_quantiles` of draws shaped (S, m), each (m,)."""
+    out = {"mean": draws.mean(axis=0), "median": np.median(draws, axis=0)}
+    for name, q in interval_quantiles().items():
         out[name] = np.quantile(draws, q, axis=0)
     return out
 
@@ -423,7 +425,8 @@ class DownstreamPredictor:
         Returns
         -------
         DataFrame
-            One row per model: ``model, family, benchmark, mean, median, q05, q95``.
+            One row per model: ``model, family, benchmark, mean, median`` and the interval bounds
+            ``q025, q05, q10, q25, q75, q90, q95, q975``.
         """
         draws = self.predict_draws(frame, kind=kind)
         frame = self._frame(frame, "frame")
@@ -441,11 +444,12 @@ class DownstreamEvaluation:
     ----------
     predictions : DataFrame
         One row per method and held-out model: ``method, held_out, model, family,
-        benchmark, observed, mean, median, q05, q95``.
+        benchmark, observed, mean, median`` and the interval bounds ``q025 ... q975``.
     summary : DataFrame
         One row per method: ``method, n_families, n_models, mae`` (family-averaged: mean
-        over a family's models, then over families), ``mae_pooled``, ``coverage90``
-        (pooled share of scores in [q05, q95]), ``width90`` (mean interval width).
+        over a family's models, then over families), ``mae_pooled``, ``coverage50`` ...
+        ``coverage95`` (pooled share of scores in each central interval), ``width90`` (mean
+        width of the 90% interval).
     skipped : list of str
         Downstream models left out because the skill model was not fitted on them.
     """
@@ -456,24 +460,27 @@ class DownstreamEvaluation:
 
 
 def summarize_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per-method MAE (family-averaged and pooled), 90% coverage and width.
+    """Per-method MAE (family-averaged and pooled), coverage at every interval level and the
+    90% interval's width.
 
     Parameters
     ----------
     predictions : DataFrame
-        Columns ``method, held_out, observed, mean, q05, q95``.
+        Columns ``method, held_out, observed, mean`` and the interval bounds of
+        :data:`sloth.evaluation.harness.INTERVALS` (at least ``q05, q95``; a level whose
+        bounds are missing has a NaN coverage).
 
     Returns
     -------
     DataFrame
-        ``method, n_families, n_models, mae, mae_pooled, coverage90, width90``.
+        ``method, n_families, n_models, mae, mae_pooled, coverage50, coverage80,
+        coverage90, coverage95, width90``.
     """
-    p = predictions.assign(
+    flags = coverage_flags(predictions)
+    p = pd.concat([predictions.assign(
         abs_err=(predictions["mean"] - predictions["observed"]).abs(),
-        covered=(predictions["observed"] >= predictions["q05"])
-        & (predictions["observed"] <= predictions["q95"]),
         width=predictions["q95"] - predictions["q05"],
-    )
+    ), flags], axis=1)
     rows = []
     for method, g in p.groupby("method", sort=False):
         rows.append({
@@ -482,7 +489,7 @@ def summarize_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
             "n_models": len(g),
             "mae": g.groupby("held_out")["abs_err"].mean().mean(),
             "mae_pooled": g["abs_err"].mean(),
-            "coverage90": g["covered"].mean(),
+            **{name.replace("covered", "coverage"): g[name].mean() for name in flags.columns},
             "width90": g["width"].mean(),
         })
     return pd.DataFrame(rows)
@@ -616,7 +623,10 @@ def evaluate_downstream(
             if name in methods:
                 base = FlopsSigmoid(family_intercepts=not shared).fit(dtable.subset(train))
                 pred = base.predict(frame.loc[test])
-                results[name] = {k: pred[k].to_numpy() for k in ("mean", *QUANTILES)}
+                # the baseline's normal predictive, its scale read off its 90% interval (as
+                # the harness reads it): every interval level from one distribution
+                scale = (pred["q95"] - pred["q05"]).to_numpy() / (2 * Z90)
+                results[name] = _normal_summary(pred["mean"].to_numpy(), scale)
         for name, res in results.items():
             out.append(pd.DataFrame({
                 "method": name, "held_out": fam, MODEL: frame.loc[test, MODEL].to_numpy(),
@@ -630,10 +640,10 @@ def evaluate_downstream(
 
 
 def _normal_summary(mean: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean, median, q05 and q95 of ``clip(Normal(mean, scale), 0, 1)``, each (m,)."""
-    return {
-        "mean": mean,
-        "median": np.clip(mean, 0.0, 1.0),
-        "q05": np.clip(mean - Z90 * scale, 0.0, 1.0),
-        "q95": np.clip(mean + Z90 * scale, 0.0, 1.0),
-    }
+    """Mean, median and the interval bounds of
+    :func:`~sloth.evaluation.harness.interval_quantiles` of ``clip(Normal(mean, scale), 0,
+    1)`` (the quantiles of the clipped normal are the clipped quantiles), each (m,)."""
+    out = {"mean": mean, "median": np.clip(mean, 0.0, 1.0)}
+    for name, q in interval_quantiles().items():
+        out[name] = np.clip(mean + scipy.stats.norm.ppf(q) * scale, 0.0, 1.0)
+    return out

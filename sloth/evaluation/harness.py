@@ -180,6 +180,15 @@ def pit_histogram(pit: np.ndarray | pd.Series, *, bins: int = 10,
                         upper=float(high / expected), n=int(values.size), level=level)
 
 
+def interval_quantiles() -> dict[str, float]:
+    """The bounds of the central intervals of :data:`INTERVALS` as ``{column: probability}``
+    (``q25: 0.25, q75: 0.75, q10: 0.1, ...``), in the order of the levels."""
+    out = {}
+    for level, (low, high) in INTERVALS.items():
+        out[low], out[high] = (100 - level) / 200, (100 + level) / 200
+    return out
+
+
 def coverage_flags(predictions: pd.DataFrame) -> pd.DataFrame:
     """Whether each observed score lies in its central predictive intervals.
 
@@ -429,10 +438,7 @@ def _task_rows(task: Task, method: str, draws: np.ndarray, seconds: float,
     benchmarks = list(task.table.benchmarks)
     observed = task.test[benchmarks].to_numpy(dtype=float)
     n, J = observed.shape
-    probs, names = [], []
-    for level, (low, high) in INTERVALS.items():
-        probs += [(100 - level) / 200, (100 + level) / 200]
-        names += [low, high]
+    names, probs = zip(*interval_quantiles().items(), strict=True)
     quantiles = np.quantile(draws, probs, axis=0).reshape(len(probs), -1)
     rows = pd.DataFrame({
         "benchmarks": task.split.benchmarks,

@@ -113,12 +113,14 @@ def test_downstream_predictor_predicts_held_out_families(fitted, simulated):
     test = frame["family"].isin(table.families[:3]).to_numpy()
     pred = DownstreamPredictor(fitted, "Downstream", max_draws=200).fit(
         frame[~test]).predict(frame[test])
-    assert list(pred.columns) == ["model", "family", "benchmark", "mean", "median", "q05",
-                                  "q95"]
+    bounds = ["q025", "q05", "q10", "q25", "q75", "q90", "q95", "q975"]
+    assert list(pred.columns) == ["model", "family", "benchmark", "mean", "median",
+                                  "q25", "q75", "q10", "q90", "q05", "q95", "q025", "q975"]
     assert (pred["benchmark"] == "Downstream").all() and len(pred) == test.sum()
     err = np.abs(pred["mean"].to_numpy() - frame.loc[test, "Downstream"].to_numpy())
     assert err.mean() < 0.06
-    assert (pred["q05"] <= pred["median"]).all() and (pred["median"] <= pred["q95"]).all()
+    ordered = pred[[*bounds[:4], "median", *bounds[4:]]].to_numpy()
+    assert (np.diff(ordered, axis=1) >= 0).all()  # nested intervals around the median
 
 
 def test_evaluate_downstream_beats_flops_baseline(fitted, simulated):
@@ -132,6 +134,9 @@ def test_evaluate_downstream_beats_flops_baseline(fitted, simulated):
     assert summary.loc["sloth_skills", "mae"] < 0.7 * summary.loc[
         "flops_sigmoid_family_intercept", "mae"]
     assert 0.6 <= summary.loc["sloth_skills", "coverage90"] <= 1.0
+    levels = summary[["coverage50", "coverage80", "coverage90", "coverage95"]].to_numpy()
+    assert (np.diff(levels, axis=1) >= 0).all()  # every method, every level measured
+    assert 0.3 <= summary.loc["sloth_skills", "coverage50"] <= 0.8
     assert result.skipped == []
     preds = result.predictions
     assert set(preds.columns) >= {"method", "held_out", "model", "observed", "mean", "q05",
@@ -154,3 +159,18 @@ def test_downstream_errors_name_the_input_and_the_fix(fitted, simulated):
         evaluate_downstream(fitted, frame, benchmark="Downstream", methods=["magic"])
     with pytest.raises(DataValidationError, match=r"families \['nope'\]"):
         evaluate_downstream(fitted, frame, benchmark="Downstream", families=["nope"])
+
+
+def test_normal_summary_matches_draws_of_the_clipped_normal():
+    """The baselines' interval bounds (analytic) and sloth's (from draws) describe the same
+    predictive: the clipped normal's quantiles from 200,000 draws agree with the analytic ones."""
+    from sloth.evaluation.downstream import _normal_summary, _summarize_draws
+
+    mean, scale = np.array([0.02, 0.5, 0.9]), np.array([0.05, 0.1, 0.2])
+    draws = np.clip(mean + scale * np.random.default_rng(0).standard_normal((200_000, 3)),
+                    0.0, 1.0)
+    analytic, sampled = _normal_summary(mean, scale), _summarize_draws(draws)
+    assert set(analytic) == set(sampled)
+    for name in analytic:
+        if name != "mean":  # the mean of a clipped normal is not the unclipped mean
+            np.testing.assert_allclose(analytic[name], sampled[name], atol=4e-3, err_msg=name)
