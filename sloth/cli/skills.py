@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloth.cli.common import print_json, split_list
+from sloth.cli.common import print_json, split_list, write_figure
 from sloth.exceptions import DataNotFoundError, DataValidationError
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ def _load(path: str) -> SlothModel:
 
 def write_figures(analysis: SkillAnalysis, directory: str | Path, level: float = 0.9
                   ) -> list[str]:
-    """Write the skill figures as PNG files into ``directory``; return their paths.
+    """Write the skill figures as PNG files into ``directory``; return their paths. Each
+    file is written whole or not at all (a stop leaves any earlier figure of that name).
 
     Files: ``loadings.png``, ``levels_<k>.png`` per skill, ``trace.png`` (trace and rank
     plots of each skill's top rotated loading).
@@ -131,14 +132,14 @@ def write_figures(analysis: SkillAnalysis, directory: str | Path, level: float =
     ax = plot_loadings(analysis, level=level)
     ax.figure.tight_layout()
     paths.append(out / "loadings.png")
-    ax.figure.savefig(paths[-1], dpi=90)
+    write_figure(ax.figure, paths[-1], dpi=90)
     plt.close(ax.figure)
 
     for k in range(analysis.n_skills):
         ax = plot_skill_levels(analysis, k, level=level)
         ax.figure.tight_layout()
         paths.append(out / f"levels_{k + 1}.png")
-        ax.figure.savefig(paths[-1], dpi=90)
+        write_figure(ax.figure, paths[-1], dpi=90)
         plt.close(ax.figure)
 
     top = analysis.top_benchmarks(1)
@@ -152,7 +153,7 @@ def write_figures(analysis: SkillAnalysis, directory: str | Path, level: float =
     fig.suptitle(f"rotated ({analysis.method}) loadings, aligned across chains", fontsize=10)
     fig.tight_layout()
     paths.append(out / "trace.png")
-    fig.savefig(paths[-1], dpi=80)
+    write_figure(fig, paths[-1], dpi=80)
     plt.close(fig)
     return [str(p) for p in paths]
 

@@ -276,3 +276,33 @@ def test_cli_bad_input_exits_2(saved, tmp_path, capsys):
     not_nc = tmp_path / "bad.nc"
     not_nc.write_text("not a posterior")
     assert main(["skills", str(not_nc)]) == 2
+
+
+def test_cli_figures_are_written_whole(saved, tmp_path, capsys, monkeypatch):
+    """``--figures`` writes every figure as a PNG; a write that fails part-way leaves the
+    earlier file of that name as it was and no partial file beside it."""
+    import matplotlib.figure
+
+    out = tmp_path / "figures"
+    assert main(["skills", str(saved), "--figures", str(out)]) == 0
+    capsys.readouterr()
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["levels_1.png", "levels_2.png", "loadings.png", "trace.png"]
+    for path in out.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path.name
+    before = (out / "trace.png").read_bytes()
+
+    real = matplotlib.figure.Figure.savefig
+
+    def half_written(self, fname, *args, **kwargs):
+        if self.get_suptitle():  # the trace figure: write a few bytes, then fail
+            with open(fname, "wb") as handle:
+                handle.write(b"\x89PNG")
+            raise OSError("disk full")
+        return real(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
+    assert main(["skills", str(saved), "--figures", str(out)]) != 0
+    assert "disk full" in capsys.readouterr().err
+    assert (out / "trace.png").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == names
