@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -187,3 +188,22 @@ def test_cli_diagnose_predictive(true_fit, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"Posterior predictive per benchmark ({DRAWS} draws)" in out and "coverage90" in out
     assert f"prior figure written to {prior}" in out
+
+
+@pytest.mark.slow
+def test_a_wrong_floor_is_flagged_in_a_refit(comparison_fits):
+    # the true model's data refitted with GSM8K's floor registered at 0.3 (it is 0): the
+    # model cannot place a mean below 0.3, and the check names GSM8K
+    from sloth import SlothModel
+
+    table = comparison_fits[0]
+    j = list(table.benchmarks).index("GSM8K")
+    assert np.nanmean(table.scores[:, j] < 0.3) > 0.2  # many scores below the wrong floor
+    floors = np.asarray(table.floors, dtype=float).copy()
+    floors[j] = 0.3
+    wrong = SlothModel(2, num_chains=2, num_warmup=150, num_samples=150, seed=1,
+                       progress_bar=False).fit(replace(table, floors=floors))
+    report = check_predictive(wrong, max_draws=DRAWS, prior=False, seed=0)
+    [finding] = report.by_check("posterior_predictive")
+    assert finding.severity == "warning"
+    assert "GSM8K" in finding.details["failed"], report.format()
