@@ -23,6 +23,7 @@ _LAZY = {
     "forecast_datatree": "sloth.forecast",
     "check_structure": "sloth.checks.structure",
     "diagnose": "sloth.checks.diagnostics",
+    "check_predictive": "sloth.checks.predictive",
     "compare": "sloth.comparison",
     "analyze_skills": "sloth.skills.analysis",
     "load_protocol": "sloth.evaluation.protocol",

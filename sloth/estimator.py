@@ -40,7 +40,7 @@ from sloth.model import (
     skill_model,
 )
 from sloth.model.design import CovariateScaler, FitArrays, build_arrays
-from sloth.posterior.api import QUANTILES, Posterior
+from sloth.posterior.api import QUANTILES, Posterior, fit_structure
 from sloth.posterior.datatree import LINK_VARIABLES, build_datatree, table_from_tree
 from sloth.posterior.fileformat import (
     model_config,
@@ -703,15 +703,8 @@ class SlothModel:
         table = table_from_tree(tree)
         scaler = CovariateScaler.from_attrs(json.loads(tree.attrs["scaler"]))
         anchors = json.loads(tree.attrs["anchors"])
-        structure = ModelStructure(
-            n_families=len(table.families), n_benchmarks=table.n_benchmarks,
-            n_covariates=len(scaler.names), n_skills=len(anchors),
-            anchors=tuple(table.benchmarks.index(a) for a in anchors), noise=model.noise,
-            priors=default_priors(model.priors),
-            centered=model.family_parametrization == "centered", link=model.link,
-        )
         model.idata_ = tree
-        model._set_fitted(table, scaler, anchors, structure)
+        model._set_fitted(table, scaler, anchors, fit_structure(tree))
         if "convergence" in tree.attrs:
             model.convergence_ = DiagnosticReport.from_dict(json.loads(tree.attrs["convergence"]))
         if "family_benchmark_scale" in tree.attrs:

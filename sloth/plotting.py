@@ -8,7 +8,10 @@ Every function draws on ``ax`` (a new figure's axes when ``None``) and returns i
 - :func:`plot_forecast_fan`: forecast fan chart of scores against model size;
 - :func:`plot_trace`: trace or rank plot of one scalar through arviz-plots;
 - :func:`plot_pit_histogram`: histogram of PIT values of held-out scores against the band
-  of a uniform one (:func:`plot_pit_histograms`: one panel per method of an evaluation).
+  of a uniform one (:func:`plot_pit_histograms`: one panel per method of an evaluation);
+- :func:`plot_ppc`: posterior or prior predictive distribution of each benchmark's scores
+  against the observed ones, and :func:`plot_ppc_pit`: the PIT ECDF of the observed scores
+  under the posterior predictive, one panel per benchmark, through arviz-plots.
 
 Loss-law plots live in :mod:`sloth.laws.plotting`.
 """
@@ -32,6 +35,8 @@ __all__ = [
     "plot_loadings",
     "plot_pit_histogram",
     "plot_pit_histograms",
+    "plot_ppc",
+    "plot_ppc_pit",
     "plot_skill_levels",
     "plot_trace",
 ]
@@ -474,3 +479,139 @@ def plot_pit_histograms(predictions: pd.DataFrame, *, methods: Sequence[str] | N
         ax.set_visible(False)
     grid[0].legend(fontsize=7, loc="best")
     return grid[: len(names)]
+
+
+# ----------------------------------------------------------------------------- predictive checks
+
+
+def _by_benchmark(tree: xr.DataTree, group: str, benchmarks: Sequence[str] | None
+                  ) -> tuple[xr.DataTree, list[str]]:
+    """The predictive ``group`` and ``observed_data`` as arviz-plots draws them per panel:
+    one variable per benchmark over its observed models only (``observed_data`` holds
+    ``nan`` where a model has no score, which arviz-plots' PIT would count as a score)."""
+    if group not in tree.children or "observed_data" not in tree.children:
+        raise ValueError(
+            f"the tree needs {group!r} and 'observed_data' groups; it has "
+            f"{sorted(tree.children)}. Fix: sloth.checks.predictive.with_predictive(fit) "
+            f"adds the predictive groups")
+    observed = tree["observed_data"]["scores"].transpose("model", "benchmark")
+    draws = tree[group]["scores"].transpose("chain", "draw", "model", "benchmark")
+    names = [str(b) for b in observed["benchmark"].to_numpy()]
+    chosen = names if benchmarks is None else list(benchmarks)
+    unknown = sorted(set(chosen) - set(names))
+    if unknown or not chosen:
+        raise ValueError(f"benchmarks {unknown or chosen} are not in the fit; it has {names}")
+    pred, obs = {}, {}
+    for name in chosen:
+        column = observed.sel(benchmark=name)
+        seen = column["model"].to_numpy()[~np.isnan(column.to_numpy())]
+        dim = f"model ({name})"
+        obs[name] = column.sel(model=seen).drop_vars("benchmark").rename(model=dim)
+        pred[name] = draws.sel(benchmark=name, model=seen).drop_vars("benchmark").rename(
+            model=dim)
+    layout = xr.DataTree.from_dict({group: xr.Dataset(pred),
+                                    "observed_data": xr.Dataset(obs)})
+    return layout, chosen
+
+
+def _grid_figure(n_panels: int, col_wrap: int) -> dict[str, Any]:
+    """``figure_kwargs`` of arviz-plots for ``n_panels`` panels, ``col_wrap`` per row:
+    a size that fits them and a constrained layout (titles clear of the tick labels)."""
+    cols = min(n_panels, col_wrap)
+    rows = -(-n_panels // cols)
+    return {"figsize": (3.2 * cols, 2.5 * rows), "layout": "constrained"}
+
+
+def _panels(pc: Any, names: Sequence[str], xlim: tuple[float, float] | None = None
+            ) -> np.ndarray:
+    """The Axes of a PlotCollection's panels, one per benchmark (in ``names``' order),
+    limited to ``xlim`` when given."""
+    plots = pc.viz["plot"]
+    axes = np.array([plots[name].item() for name in names], dtype=object)
+    if xlim is not None:
+        for ax in axes:
+            ax.set_xlim(*xlim)
+    return axes
+
+
+def plot_ppc(tree: xr.DataTree, *, group: str = "posterior_predictive", kind: str = "kde",
+             benchmarks: Sequence[str] | None = None, num_samples: int = 50,
+             col_wrap: int = 4) -> np.ndarray:
+    """Predictive distribution of each benchmark's scores against the observed ones.
+
+    Each panel draws, through arviz-plots' ``plot_ppc_dist``, the distribution across models
+    of ``num_samples`` replicated data sets of one benchmark (thin lines) and of its observed
+    scores (thick line), on scores from -0.05 to 1.05 (the model's unbounded noise sends a
+    few replicates further). For the prior predictive the panel spans -0.25 to 1.25 and also
+    marks the benchmark's guessing floor and a perfect score (dotted lines): mass beyond
+    them is implausible.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit's tree with the predictive group (:func:`sloth.checks.predictive.with_predictive`).
+    group : {"posterior_predictive", "prior_predictive"}
+    kind : {"kde", "hist", "ecdf"}
+        How arviz-plots draws each distribution.
+    benchmarks : sequence of str, optional
+        Benchmarks to draw, in order (default: all of the fit's).
+    num_samples : int, default 50
+        Replicated data sets drawn per panel.
+    col_wrap : int, default 4
+        Panels per row.
+
+    Returns
+    -------
+    ndarray of matplotlib Axes, shape (n_benchmarks,)
+        ``axes[0].get_figure()`` is the figure.
+    """
+    import arviz_plots as azp
+
+    if group not in ("posterior_predictive", "prior_predictive"):
+        raise ValueError(f"group={group!r}: choose 'posterior_predictive' or "
+                         f"'prior_predictive'")
+    layout, names = _by_benchmark(tree, group, benchmarks)
+    visuals = {"observed_dist": {}} if group == "prior_predictive" else None
+    pc = azp.plot_ppc_dist(layout, group=group, kind=kind, num_samples=num_samples,
+                           backend="matplotlib", col_wrap=col_wrap, visuals=visuals,
+                           figure_kwargs=_grid_figure(len(names), col_wrap))
+    prior = group == "prior_predictive"
+    axes = _panels(pc, names, (-0.25, 1.25) if prior else (-0.05, 1.05))
+    if prior:
+        floors = tree["constant_data"]["floors"]
+        for ax, name in zip(axes, names, strict=True):
+            for x in (float(floors.sel(benchmark=name)), 1.0):
+                ax.axvline(x, color="0.3", ls=":", lw=1)
+    return axes
+
+
+def plot_ppc_pit(tree: xr.DataTree, *, benchmarks: Sequence[str] | None = None,
+                 coverage: bool = False, col_wrap: int = 4) -> np.ndarray:
+    """PIT Delta-ECDF of the observed scores under the posterior predictive, one panel per
+    benchmark, with the p-value of arviz-plots' uniformity test (``plot_ppc_pit``, its
+    ``pot_c`` method: the observations that drive a deviation are marked).
+
+    A flat curve near zero is consistent with calibration; in-sample, a curve below zero
+    then above it (PIT values piled in the middle) is the mild over-coverage of data used
+    twice, while the opposite S marks a benchmark whose scores are more spread than the
+    model says.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With ``posterior_predictive`` and ``observed_data``.
+    benchmarks : sequence of str, optional
+    coverage : bool, default False
+        Draw the coverage of the central intervals instead of the PIT.
+    col_wrap : int, default 4
+
+    Returns
+    -------
+    ndarray of matplotlib Axes, shape (n_benchmarks,)
+    """
+    import arviz_plots as azp
+
+    layout, names = _by_benchmark(tree, "posterior_predictive", benchmarks)
+    pc = azp.plot_ppc_pit(layout, coverage=coverage, backend="matplotlib", col_wrap=col_wrap,
+                          figure_kwargs=_grid_figure(len(names), col_wrap))
+    return _panels(pc, names)

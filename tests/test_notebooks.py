@@ -144,6 +144,9 @@ def fit_notebook(workdir: Path) -> tuple[Any, dict]:
         "structural_passed": "report.passed",
         "small_table_passed": "bad.passed",
         "fit_file": "str(FIT_FILE)",
+        "ppc_coverage90": "checked.posterior['coverage90'].to_dict()",
+        "prior_valid": "checked.prior['valid'].to_dict()",
+        "predictive_groups": "sorted(checked.tree.children)",
     })
 
 
@@ -165,6 +168,14 @@ def test_fit_leaderboard_notebook(fit_notebook, workdir: Path):
     assert cover, cell_text(nb, "coverage")
     assert 75.0 < float(cover.group(1)) <= 100.0
     assert int(cover.group(2)) == n_scores
+    # the predictive checks of the sampled model: the 90% intervals of the replicates cover
+    # most observed scores of every benchmark; the prior predictive is mostly possible scores
+    assert "Posterior predictive per benchmark" in cell_text(nb, "ppc")
+    assert len(values["ppc_coverage90"]) == n_benchmarks
+    assert all(0.6 <= c <= 1.0 for c in values["ppc_coverage90"].values())
+    assert all(0.5 < v <= 1.0 for v in values["prior_valid"].values())
+    assert {"posterior_predictive", "prior_predictive"} <= set(values["predictive_groups"])
+    assert "in_observed_range" in cell_text(nb, "prior")
     # the fit is saved under the quick mode's own name, for notebooks 02 and 03
     assert values["fit_file"] == FAST_FIT_FILE
     assert (workdir / FAST_FIT_FILE).is_file()

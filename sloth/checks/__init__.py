@@ -7,6 +7,8 @@
 - :mod:`sloth.checks.identification`: what the data pin down (rotation-invariant R-hat,
   chain alignment, contraction, slope/efficiency trade-offs, anchor and benchmark signal);
 - :mod:`sloth.checks.report`: every check in one report (:func:`diagnose`);
+- :mod:`sloth.checks.predictive`: posterior and prior predictive checks
+  (:func:`check_predictive`);
 - :mod:`sloth.checks.findings`, :mod:`sloth.checks.thresholds`, :mod:`sloth.checks.draws`:
   the findings and reports, the limits of the checks, reading a fit's posterior tree.
 """
@@ -20,6 +22,7 @@ from sloth.checks.identification import (
     prior_variances,
     slope_efficiency,
 )
+from sloth.checks.predictive import PredictiveReport, check_predictive, with_predictive
 from sloth.checks.report import DiagnosticReport, check_convergence, diagnose
 from sloth.checks.structure import StructuralReport, StructuralThresholds, check_structure
 from sloth.checks.thresholds import DiagnosticThresholds
@@ -29,10 +32,12 @@ __all__ = [
     "DiagnosticThresholds",
     "Finding",
     "Findings",
+    "PredictiveReport",
     "StructuralReport",
     "StructuralThresholds",
     "chain_alignment",
     "check_convergence",
+    "check_predictive",
     "check_structure",
     "contraction",
     "convergence_table",
@@ -41,4 +46,5 @@ __all__ = [
     "prior_variances",
     "sampler_summary",
     "slope_efficiency",
+    "with_predictive",
 ]

@@ -144,7 +144,8 @@ def _structural(tree: xr.DataTree, model: Any) -> list[Finding]:
             table = table_from_tree(tree)
         except (KeyError, ValueError, TypeError):
             return []
-    n_skills = int(fit_setting(tree, "n_skills", tree["posterior"].sizes.get("skill", 1)))
+    # the number the fit sampled: its setting may be "auto" (SlothModel's default)
+    n_skills = int(tree["posterior"].sizes.get("skill", 1))
     extra = [str(c) for c in fit_setting(tree, "extra_covariates", [])
              if c in table.extra_covariates]
     report = check_structure(table, n_skills, anchors=fit_anchors(tree), extra_covariates=extra)

@@ -24,14 +24,51 @@ from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.data.validation import read_prediction_table
 from sloth.exceptions import DataValidationError, ExtrapolationWarning, issue_warning
 from sloth.model import maths
-from sloth.model.design import CovariateScaler, DesignRange, FitArrays
+from sloth.model.design import CovariateScaler, DesignRange, FitArrays, build_arrays
 from sloth.model.family_effects import conditional_effects, estimate_effect_scales
-from sloth.posterior.datatree import table_from_tree
+from sloth.model.priors import default_priors
+from sloth.model.structure import ModelStructure
+from sloth.posterior.datatree import sample_sites, table_from_tree
+from sloth.posterior.fileformat import model_config
 
-__all__ = ["QUANTILES", "Posterior"]
+__all__ = ["QUANTILES", "Posterior", "fit_structure"]
 
 #: Quantiles reported by :meth:`Posterior.tidy` (and :meth:`sloth.SlothModel.predict`).
 QUANTILES = {"median": 0.5, "q05": 0.05, "q95": 0.95}
+
+
+def fit_structure(tree: xr.DataTree) -> ModelStructure:
+    """The anchored model structure a posterior tree was sampled with.
+
+    Read from the tree's ``model_config`` (noise, link, priors, parametrization), its
+    ``anchors`` and the sizes of its data, as :meth:`sloth.SlothModel.from_datatree` and the
+    predictive checks need it.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit's posterior tree in the current file format (older ones are migrated).
+
+    Returns
+    -------
+    ModelStructure
+
+    Raises
+    ------
+    DataValidationError
+        The tree holds no sloth settings (it was not written by a fit).
+    """
+    config = model_config(tree)
+    table = table_from_tree(tree)
+    anchors = json.loads(tree.attrs["anchors"])
+    scaler = json.loads(tree.attrs["scaler"])
+    return ModelStructure(
+        n_families=len(table.families), n_benchmarks=table.n_benchmarks,
+        n_covariates=len(scaler["names"]), n_skills=len(anchors),
+        anchors=tuple(table.benchmarks.index(a) for a in anchors),
+        noise=config["noise"], priors=default_priors(config["priors"]),
+        centered=config["family_parametrization"] == "centered", link=config["link"],
+    )
 
 
 class Posterior:
@@ -198,6 +235,16 @@ class Posterior:
             params_unit=params_unit, tokens_unit=tokens_unit, interface=interface, name=name,
             registry=registry,
         )
+
+    def fit_arrays(self) -> FitArrays:
+        """The fit's data as the model's arrays: its observed cells, standardized
+        covariates, floors and item counts (:func:`sloth.model.design.build_arrays`)."""
+        return build_arrays(self.fitted_table(), self.scaler, self.inv_items)
+
+    def sample_sites(self, structure: ModelStructure) -> dict[str, np.ndarray]:
+        """The model's sample sites per draw, shaped (chain, draw, ...)
+        (:func:`sloth.posterior.datatree.sample_sites`)."""
+        return sample_sites(self.tree["posterior"].to_dataset(), structure)
 
     @property
     def required_columns(self) -> list[str]:

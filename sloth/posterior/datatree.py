@@ -10,6 +10,7 @@ import xarray as xr
 from sloth.data.table import ScoreTable
 from sloth.model.design import FitArrays
 from sloth.model.maths import LINK_VARIABLES, compute_mean_score, compute_skills
+from sloth.model.structure import ModelStructure
 
 #: Posterior variables computed from the others (left out of files, recomputed on reading).
 DERIVED_VARIABLES = ("skills", "mean_score")
@@ -150,6 +151,56 @@ def _derived(
         draws.get("link_ceiling"),
     )
     return skills, mean
+
+
+def sample_sites(posterior: xr.Dataset, structure: ModelStructure) -> dict[str, np.ndarray]:
+    """The sample sites of :func:`sloth.model.skill_model` from a posterior group: the
+    inverse of the relabelling :func:`build_datatree` does.
+
+    The posterior keeps the full ``loading`` (anchor rows included), the correlation
+    ``family_corr`` and the degrees of freedom ``noise_df`` (the site plus 1); the model
+    samples the free rows ``loading_free``, the Cholesky factor ``family_corr_chol`` and the
+    site itself, and, non-centred, the standard-normal ``family_offset`` behind the
+    efficiencies. With every site given, NumPyro's ``Predictive`` and ``log_likelihood``
+    reproduce the fit (the stored ``log_likelihood`` group exactly).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        A fit's ``posterior`` group (dims ``chain, draw`` first).
+    structure : ModelStructure
+        The anchored structure that was sampled
+        (:func:`sloth.posterior.api.fit_structure`).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Site name -> values shaped (chain, draw, ...): ``skill_slope`` (P, d),
+        ``family_scale`` (d,), ``family_corr_chol`` (d, d; d > 1), ``family_efficiency``
+        (centred) or ``family_offset`` (non-centred) (F, d), ``loading_free`` (J - d, d),
+        ``intercept`` and ``noise_scale`` (J,), and where the fit has them ``link_shape``,
+        ``link_ceiling`` (J,) and ``noise_df`` ().
+    """
+    def values(name: str) -> np.ndarray:
+        return posterior[name].transpose("chain", "draw", ...).to_numpy()
+
+    sites = {name: values(name) for name in ("skill_slope", "family_scale", "intercept",
+                                              "noise_scale", *LINK_VARIABLES)
+             if name in posterior}
+    sites["loading_free"] = values("loading")[:, :, structure.free_rows, :]
+    chol = np.linalg.cholesky(values("family_corr"))
+    if structure.n_skills > 1:
+        sites["family_corr_chol"] = chol
+    efficiency = values("family_efficiency")
+    if structure.centered:
+        sites["family_efficiency"] = efficiency
+    else:  # family_efficiency = family_offset @ (diag(tau) L)^T
+        scale_tril = sites["family_scale"][..., :, None] * chol
+        sites["family_offset"] = np.swapaxes(
+            np.linalg.solve(scale_tril, np.swapaxes(efficiency, -1, -2)), -1, -2)
+    if "noise_df" in posterior:
+        sites["noise_df"] = values("noise_df") - 1.0
+    return sites
 
 
 def without_derived(tree: xr.DataTree) -> xr.DataTree:

@@ -478,3 +478,15 @@ def test_sampler_summary_of_a_fit_with_no_rhat_or_ess_says_nan(simulated):
     assert np.isnan(summary["rhat_max"]) and np.isnan(summary["ess_bulk_min"])
     assert summary["worst_rhat_variable"] is None and summary["lowest_ess_variable"] is None
     assert summary["divergences"] == int(tree["sample_stats"]["diverging"].sum())
+
+
+def test_diagnose_a_fit_of_auto_skills(comparison_fits):
+    # SlothModel's default n_skills="auto" is kept as such in the file's settings; the
+    # structural checks take the number the fit sampled (they used to fail on int("auto"))
+    tree = comparison_fits[1]["d2"].idata_.copy()
+    config = json.loads(tree.attrs["model_config"])
+    config["n_skills"] = "auto"
+    tree.attrs["model_config"] = json.dumps(config)
+    report = diagnose(tree, checks=["divergences"])
+    [ledermann] = report.by_check("benchmarks_per_skill")
+    assert ledermann.details["n_skills"] == 2
