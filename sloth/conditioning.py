@@ -28,8 +28,9 @@ Student-t or normal noise as the NumPyro model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import jax
@@ -37,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from sloth.config import persistent_program
 from sloth.model import maths
 from sloth.posterior.api import Posterior
 
@@ -189,7 +191,6 @@ def _cell_information(eta, y, floor, shape, ceiling, noise_scale, inv_items, noi
     return factor * slope**2 / scale**2
 
 
-@partial(jax.jit, static_argnames=("proposals", "newton_steps", "normal"))
 def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scale, noise_df,
                       shape, ceiling, rows, cols, y, mask, floors, inv_items, *,
                       proposals: int, newton_steps: int, normal: bool):
@@ -299,6 +300,16 @@ def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scal
                               noise_df, shape, ceiling)
 
 
+@cache
+def _kernel_program(proposals: int, newton_steps: int, normal: bool) -> Callable[..., Any]:
+    """:func:`_condition_kernel` jitted for these settings, its traced program kept across
+    processes where a compilation cache is configured (:func:`sloth.config.persistent_program`)."""
+    kernel = jax.jit(partial(_condition_kernel, proposals=proposals, newton_steps=newton_steps,
+                             normal=normal))
+    noise = "normal" if normal else "student_t"
+    return persistent_program(kernel, f"condition-{proposals}-{newton_steps}-{noise}")
+
+
 def _pad(values: np.ndarray, size: int, fill: float | int) -> np.ndarray:
     return np.concatenate([values, np.full(size - len(values), fill, dtype=values.dtype)])
 
@@ -368,10 +379,10 @@ def _conditionals(posterior: Posterior, covariates: np.ndarray, scores: np.ndarr
     cells = (_pad(rows, m_pad, 0), _pad(cols, m_pad, 0), _pad(y, m_pad, 0.5).astype(np.float32),
              np.arange(m_pad) < m)
     key = jax.random.PRNGKey(int(rng.integers(2**31)))
-    u, log_marginal, ess_fraction = (np.asarray(a, dtype=np.float64) for a in _condition_kernel(
+    kernel = _kernel_program(int(proposals), int(newton_steps), noise_df is None)
+    u, log_marginal, ess_fraction = (np.asarray(a, dtype=np.float64) for a in kernel(
         key, *args, *cells, np.asarray(posterior.floors, np.float32),
-        np.asarray(posterior.inv_items, np.float32), proposals=proposals,
-        newton_steps=newton_steps, normal=noise_df is None))
+        np.asarray(posterior.inv_items, np.float32)))
     return u, log_marginal, ess_fraction, tau
 
 
