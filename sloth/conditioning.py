@@ -456,7 +456,10 @@ def _smoothed_log_weights(log_marginal: np.ndarray, posterior: Posterior
         raise FloatingPointError("no posterior draw gives the observed scores a finite "
                                  "likelihood")
     floor = np.max(finite) - 1e4  # PSIS needs finite values: an impossible draw gets ~0
-    da = xr.DataArray(np.maximum(finite, floor).reshape(chains, draws),
+    # arviz_stats' psislw smooths the weights exp(-x) of its input x (written for
+    # leave-one-out, whose input is the log-likelihood and whose weights are its inverse):
+    # the weight of a draw here is p(y | theta_s) itself, so its input is -log p(y | theta_s)
+    da = xr.DataArray(-np.maximum(finite, floor).reshape(chains, draws),
                       dims=("chain", "draw"))
     log_weights, khat = da.azstats.psislw(dim=["chain", "draw"])
     return np.asarray(log_weights).reshape(-1), float(khat)

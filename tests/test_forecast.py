@@ -14,6 +14,7 @@ from sloth.conditioning import (
     KHAT_THRESHOLD,
     condition_family,
     effect_scales,
+    new_family_log_likelihood,
     population_draws,
     population_factor,
 )
@@ -135,6 +136,30 @@ def test_conditioning_matches_brute_force_importance_sampling(setup):
     width = np.quantile(draws, 0.95, axis=0) - np.quantile(draws, 0.05, axis=0)
     assert np.median(np.abs(draws.mean(axis=0) - brute_forecast) / width) < 0.1
     assert [r.family for r in records] == [HELD_OUT] and records[0].method == "importance"
+
+
+def test_draws_count_by_their_likelihood_of_the_new_scores(setup):
+    """A posterior draw's weight is its marginal likelihood ``p(y | theta_s)`` of the new
+    family's scores, not its inverse: the resample favours the draws under which the
+    scores are likely, in proportion outside the smoothed tail."""
+    model, rows, _, _ = setup
+    posterior = model.posterior_
+    obs = rows.iloc[:2]
+    x, scores = posterior.standardize(obs), posterior.scores_of(obs)
+    # the same seed draws the same proposals: this is the log marginal the weights use
+    log_lik = new_family_log_likelihood(posterior, x, scores, seed=4)
+    assert log_lik.std() > 0.3  # the shared parameters matter to these scores
+    conditioned = condition_family(posterior, x, scores, seed=4)
+    counts = np.bincount(conditioned.draw_index, minlength=posterior.n_draws)
+    weights = log_lik - log_lik.max()
+    expected = np.exp(weights) / np.exp(weights).sum() * posterior.n_draws
+    body = log_lik < np.quantile(log_lik, 0.8)  # below the tail that PSIS smooths
+    # smoothing the tail changes the normalisation only
+    scale = counts[body].sum() / expected[body].sum()
+    assert 0.8 < scale < 1.25
+    # systematic resampling: each count is its expected number rounded up or down
+    assert np.all(np.abs(counts[body] - scale * expected[body]) < 1.5)
+    assert log_lik[conditioned.draw_index].mean() > log_lik.mean() + 0.1 * log_lik.std()
 
 
 def test_a_high_khat_refits_by_itself_or_raises_when_asked(setup, monkeypatch):
