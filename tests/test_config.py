@@ -128,3 +128,17 @@ def test_persistent_program_without_a_compilation_cache_writes_nothing(tmp_path)
     out = _run_traced("none")
     assert out == {"traced": 1, "same": True, "warnings": []}
     assert not list(tmp_path.rglob("*.jaxexport"))
+
+
+def test_a_forecast_does_not_import_arviz_stats():
+    """The command line, the estimator and the forecast import neither arviz_stats nor
+    scipy.stats (about a second of every forecast); the diagnostics import them when run."""
+    code = """
+import json, sys
+import sloth.cli.main, sloth.cli.forecast, sloth.estimator, sloth.forecast, sloth.conditioning
+import sloth.checks
+before = sorted(m for m in ("arviz_stats", "scipy.stats") if m in sys.modules)
+sloth.checks.convergence.ConvergenceStats  # the checks are there, arviz_stats on use
+print(json.dumps(before))
+"""
+    assert json.loads(_python(code).stdout.strip().splitlines()[-1]) == []
