@@ -15,7 +15,7 @@ importance sampling per draw: Newton's method finds the conditional mode (the li
 predictor is linear in ``(alpha, w)``, so the Hessian is an exact sum over cells), proposals
 are drawn from a defensive mixture of the Laplace approximation there and the population,
 ``log p(y | theta_s)`` is the log mean of their importance weights, and one proposal is kept
-by its weight. The weights across draws are Pareto-smoothed (PSIS, through ``arviz_stats``):
+by its weight. The weights across draws are Pareto-smoothed (PSIS, :func:`psis_log_weights`):
 their Pareto ``k-hat`` says whether the posterior of the fit is a usable proposal for the
 posterior with the new family (``k-hat <= 0.7``); above it the forecast must refit.
 :func:`new_family_log_likelihood` returns the per-draw ``log p(y | theta_s)`` itself, whose
@@ -28,15 +28,17 @@ Student-t or normal noise as the NumPyro model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import xarray as xr
+from scipy.special import logsumexp
 
+from sloth.config import persistent_program
 from sloth.model import maths
 from sloth.posterior.api import Posterior
 
@@ -47,6 +49,7 @@ __all__ = [
     "condition_family",
     "new_family_log_likelihood",
     "population_draws",
+    "psis_log_weights",
 ]
 
 #: Pareto k-hat above which importance weights across draws are unreliable (Vehtari et al.
@@ -189,7 +192,6 @@ def _cell_information(eta, y, floor, shape, ceiling, noise_scale, inv_items, noi
     return factor * slope**2 / scale**2
 
 
-@partial(jax.jit, static_argnames=("proposals", "newton_steps", "normal"))
 def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scale, noise_df,
                       shape, ceiling, rows, cols, y, mask, floors, inv_items, *,
                       proposals: int, newton_steps: int, normal: bool):
@@ -299,6 +301,16 @@ def _condition_kernel(key, prior_chol, tau, base, loading, intercept, noise_scal
                               noise_df, shape, ceiling)
 
 
+@cache
+def _kernel_program(proposals: int, newton_steps: int, normal: bool) -> Callable[..., Any]:
+    """:func:`_condition_kernel` jitted for these settings, its traced program kept across
+    processes where a compilation cache is configured (:func:`sloth.config.persistent_program`)."""
+    kernel = jax.jit(partial(_condition_kernel, proposals=proposals, newton_steps=newton_steps,
+                             normal=normal))
+    noise = "normal" if normal else "student_t"
+    return persistent_program(kernel, f"condition-{proposals}-{newton_steps}-{noise}")
+
+
 def _pad(values: np.ndarray, size: int, fill: float | int) -> np.ndarray:
     return np.concatenate([values, np.full(size - len(values), fill, dtype=values.dtype)])
 
@@ -368,10 +380,10 @@ def _conditionals(posterior: Posterior, covariates: np.ndarray, scores: np.ndarr
     cells = (_pad(rows, m_pad, 0), _pad(cols, m_pad, 0), _pad(y, m_pad, 0.5).astype(np.float32),
              np.arange(m_pad) < m)
     key = jax.random.PRNGKey(int(rng.integers(2**31)))
-    u, log_marginal, ess_fraction = (np.asarray(a, dtype=np.float64) for a in _condition_kernel(
+    kernel = _kernel_program(int(proposals), int(newton_steps), noise_df is None)
+    u, log_marginal, ess_fraction = (np.asarray(a, dtype=np.float64) for a in kernel(
         key, *args, *cells, np.asarray(posterior.floors, np.float32),
-        np.asarray(posterior.inv_items, np.float32), proposals=proposals,
-        newton_steps=newton_steps, normal=noise_df is None))
+        np.asarray(posterior.inv_items, np.float32)))
     return u, log_marginal, ess_fraction, tau
 
 
@@ -437,18 +449,96 @@ def condition_family(
 
 def _smoothed_log_weights(log_marginal: np.ndarray, posterior: Posterior
                           ) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed log weights (S,) of the draws and their k-hat (arviz_stats' PSIS)."""
-    post = posterior.tree["posterior"]
-    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    """Pareto-smoothed log weights (S,) of the draws, ``log p(y | theta_s)`` smoothed, and
+    their k-hat (:func:`psis_log_weights`)."""
     finite = np.where(np.isfinite(log_marginal), log_marginal, -np.inf)
     if not np.isfinite(finite).any():
         raise FloatingPointError("no posterior draw gives the observed scores a finite "
                                  "likelihood")
     floor = np.max(finite) - 1e4  # PSIS needs finite values: an impossible draw gets ~0
-    da = xr.DataArray(np.maximum(finite, floor).reshape(chains, draws),
-                      dims=("chain", "draw"))
-    log_weights, khat = da.azstats.psislw(dim=["chain", "draw"])
-    return np.asarray(log_weights).reshape(-1), float(khat)
+    return psis_log_weights(np.maximum(finite, floor).reshape(-1))
+
+
+def psis_log_weights(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed importance sampling (Vehtari et al. 2024) of raw log weights.
+
+    The same computation as ``arviz_stats``' ``psislw`` (relative efficiency 1), step by
+    step, so that the results are identical (``tests/test_forecast.py`` checks it), without
+    its import, which takes a forecast about a second (scipy.stats); mind the sign:
+    ``psislw(x)`` smooths the weights ``exp(-x)``, as leave-one-out needs, this function the
+    weights ``exp(log_weights)``.
+
+    Parameters
+    ----------
+    log_weights : ndarray, shape (S,)
+        Finite raw log importance weights.
+
+    Returns
+    -------
+    smoothed : ndarray, shape (S,)
+        The log weights with the largest ``min(S / 5, 3 sqrt(S))`` replaced by the
+        quantiles of a generalized Pareto fit to them, normalised (``logsumexp`` 0).
+    khat : float
+        The fitted Pareto shape: above :data:`KHAT_THRESHOLD` the weights are unreliable.
+    """
+    ary = np.asarray(log_weights, dtype=float).reshape(-1)
+    n = len(ary)
+    n_tail = int(np.floor(3 * n**0.5) if n > 225 else np.floor(n / 5))
+    if n_tail < 5:
+        raise ValueError(f"PSIS needs at least 25 draws, got {n}")
+    ary = ary - np.max(ary)
+    tail_ids = np.arange(n - n_tail, n, dtype=int)
+    ordered = np.argsort(ary)
+    tail = ary[ordered[tail_ids]]
+    cutoff = ary[ordered[tail_ids[0] - 1]]  # the largest value below the tail
+    max_tail = np.max(tail)
+    if abs(max_tail - np.min(tail)) < np.finfo(float).tiny:
+        raise ValueError("the largest importance weights are all equal: nothing to smooth")
+    khat, sigma = _gpd_fit(np.exp(tail) - np.exp(cutoff))
+    if np.isfinite(khat):
+        probs = np.arange(0.5, n_tail) / n_tail
+        smoothed = np.log(_gpd_quantile(probs, khat, sigma, np.exp(cutoff)))
+        smoothed[smoothed > max_tail] = max_tail
+        ary[ordered[tail_ids]] = smoothed
+    ary -= logsumexp(ary)
+    return ary, float(khat)
+
+
+def _gpd_fit(ary: np.ndarray) -> tuple[float, float]:
+    """Shape and scale of a generalized Pareto distribution fitted to sorted exceedances
+    (Zhang and Stephens 2009, with the weak prior on the shape of Vehtari et al. 2024)."""
+    prior_bs, prior_k = 3, 10
+    n = len(ary)
+    m_est = 30 + int(n**0.5)
+    xstar = ary[int((n / 4 + 0.5) - 1)]  # first quartile
+    if xstar <= ary[0]:  # far from a generalized Pareto distribution
+        return np.nan, np.nan
+    b_ary = 1 - np.sqrt(m_est / (np.arange(1, m_est + 1, dtype=float) - 0.5))
+    b_ary /= prior_bs * xstar
+    b_ary += 1 / ary[-1]
+    k_ary = np.mean(np.log1p(-b_ary[:, None] * ary), axis=1)
+    len_scale = n * (np.log(-b_ary / k_ary) - k_ary - 1)
+    w_theta = np.exp(len_scale - logsumexp(len_scale))
+    real = w_theta >= 10 * np.finfo(float).eps  # negligible weights dropped
+    if not np.all(real):
+        w_theta, b_ary = w_theta[real], b_ary[real]
+    w_theta /= w_theta.sum()
+    b_post = np.sum(b_ary * w_theta)
+    kappa = np.mean(np.log1p(-b_post * ary))
+    sigma = -kappa / b_post
+    kappa = (n * kappa + prior_k * 0.5) / (n + prior_k)
+    if np.isnan(kappa):
+        return np.inf, np.nan
+    return kappa, sigma
+
+
+def _gpd_quantile(probs: np.ndarray, kappa: float, sigma: float, mu: float) -> np.ndarray:
+    """Quantiles of a generalized Pareto distribution."""
+    if sigma <= 0:
+        return np.full_like(probs, np.nan)
+    if kappa == 0:
+        return mu - sigma * np.log1p(-probs)
+    return mu + sigma * np.expm1(-kappa * np.log1p(-probs)) / kappa
 
 
 def _systematic_resample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:

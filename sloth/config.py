@@ -6,11 +6,16 @@ once at start; a notebook or script may call it first thing, before any JAX comp
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["configure", "default_host_devices"]
+__all__ = ["configure", "default_host_devices", "persistent_program"]
 
 #: Compiles shorter than this (seconds) are not written to the persistent cache.
 MIN_CACHED_COMPILE_SECONDS = 0.2
@@ -97,3 +102,102 @@ def _set_compilation_cache(cache_dir: str | os.PathLike | None) -> None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs",
                       MIN_CACHED_COMPILE_SECONDS)
+
+
+# ------------------------------------------------------------------ traced programs kept
+#: Folder, inside JAX's persistent compilation cache, of the traced programs of
+#: :func:`persistent_program` (JAX's own eviction manages only its ``*-cache`` files).
+EXPORTED_FOLDER = "sloth-exported"
+
+
+@functools.cache
+def _source_digest() -> str:
+    """SHA-256 of every source file of sloth and of the versions of JAX, jaxlib and
+    NumPyro: a traced program is reused only by the code that traced it."""
+    import jax
+    import jaxlib
+    import numpyro
+
+    digest = hashlib.sha256(
+        json.dumps([jax.__version__, jaxlib.__version__, numpyro.__version__]).encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def persistent_program(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``function`` (jitted, array arguments only), traced once per shape across processes.
+
+    JAX's persistent compilation cache (:func:`configure`) spares a new process the
+    compilation of a program but not its tracing, which for a program such as the
+    conditioning kernel of :mod:`sloth.conditioning` takes longer than running it. The
+    returned callable keeps each traced program (:func:`jax.export.export`, serialized) in
+    the folder :data:`EXPORTED_FOLDER` of that cache, keyed by ``name``, the shapes and dtypes
+    of the arguments, and :func:`_source_digest`; later processes deserialize it instead of
+    tracing. The results are those of ``function`` (the same StableHLO, compiled by the same
+    XLA). Without a compilation cache configured, it is ``function`` itself: nothing is
+    written.
+
+    Parameters
+    ----------
+    function : callable
+        A :func:`jax.jit`-wrapped function of arrays (static arguments bound beforehand,
+        e.g. with :func:`functools.partial` before jitting).
+    name : str
+        Names the program in the cache (letters, digits, ``_`` and ``-``).
+
+    Returns
+    -------
+    callable
+        Takes the arguments of ``function`` (arrays, or values JAX turns into arrays).
+    """
+    programs: dict[str, Callable[..., Any]] = {}
+
+    def call(*args: Any) -> Any:
+        import jax
+        import numpy as np
+
+        folder = jax.config.jax_compilation_cache_dir
+        if not folder:
+            return function(*args)
+        specs = [jax.ShapeDtypeStruct(np.shape(a), jax.numpy.result_type(a)) for a in args]
+        key = hashlib.sha256(json.dumps(
+            [name, [(s.shape, str(s.dtype)) for s in specs], _source_digest()]).encode())
+        path = Path(folder) / EXPORTED_FOLDER / f"{name}-{key.hexdigest()[:32]}.jaxexport"
+        program = programs.get(path.name)
+        if program is None:
+            program = jax.jit(_exported(function, specs, path).call)
+            programs[path.name] = program
+        return program(*args)
+
+    return call
+
+
+def _exported(function: Callable[..., Any], specs: list[Any], path: Path) -> Any:
+    """The :class:`jax.export.Exported` of ``function`` at ``specs``: read from ``path``, or
+    traced and written there (atomically; a file that cannot be read is traced anew)."""
+    from jax import export
+
+    wanted = [(tuple(s.shape), s.dtype) for s in specs]
+    try:
+        exported = export.deserialize(bytearray(path.read_bytes()))
+        if [(tuple(a.shape), a.dtype) for a in exported.in_avals] != wanted:
+            raise ValueError("it was traced for other argument shapes")
+        return exported
+    except FileNotFoundError:
+        pass
+    except Exception as error:  # a damaged or foreign file: trace again and replace it
+        warnings.warn(f"sloth: the traced program {path} cannot be used ({error}); "
+                      "tracing it again", RuntimeWarning, stacklevel=4)
+    exported = export.export(function)(*specs)
+    try:
+        from sloth.io import atomic_write
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda temp: temp.write_bytes(exported.serialize()))
+    except OSError as error:
+        warnings.warn(f"sloth: the traced program cannot be kept at {path} ({error})",
+                      RuntimeWarning, stacklevel=4)
+    return exported

@@ -646,7 +646,7 @@ class SlothModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, log_likelihood: bool = True,
-             derived: bool = True) -> Self:
+             sample_stats: bool = True, derived: bool = True) -> Self:
         """Rebuild a fitted model from a file written by :meth:`save`.
 
         Every constructor keyword is restored as saved (change one with :meth:`set_params`,
@@ -661,6 +661,9 @@ class SlothModel:
             reads a fraction of the file, enough to predict and forecast, and verifies the
             checksums of the groups it reads only: damage in the skipped group goes
             unnoticed).
+        sample_stats : bool, default True
+            Read the sampler statistics too (:func:`sloth.diagnose` needs them; ``False``
+            is enough to predict and forecast, verified as ``log_likelihood=False`` is).
         derived : bool, default True
             Recompute the fitted models' skills and mean scores (``summary``, ``predict``
             and the diagnostics need them; forecasting new families does not).
@@ -672,7 +675,8 @@ class SlothModel:
         DataValidationError
             The file is not a sloth posterior, is damaged, or was written by a newer sloth.
         """
-        tree = read_posterior(path, log_likelihood=log_likelihood, derived=derived)
+        tree = read_posterior(path, log_likelihood=log_likelihood, sample_stats=sample_stats,
+                              derived=derived)
         return cls.from_datatree(tree, source=repr(os.fspath(path)))
 
     @classmethod

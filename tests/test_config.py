@@ -74,3 +74,71 @@ def test_configure_rejects_a_bad_device_count():
 
     with pytest.raises(ValueError, match="host_devices"):
         sloth.configure(host_devices=0, compilation_cache=False)
+
+
+_TRACED = """
+import json, sys, warnings
+import jax, jax.numpy as jnp, numpy as np, sloth
+from sloth.config import persistent_program
+if sys.argv[1] != "none":
+    sloth.configure(cache_dir=sys.argv[1])
+traced = []
+
+def f(x, y):
+    traced.append(1)  # runs when JAX traces f, not when a kept program runs
+    return jnp.sin(x) @ y, jnp.cumsum(y * 2)
+
+x = np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3)
+y = np.arange(3, dtype=np.float32)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    call = persistent_program(jax.jit(f), "test-f")
+    first = [np.asarray(a).tolist() for a in call(x, y)]
+    again = [np.asarray(a).tolist() for a in call(x, y)]
+kept = len(traced)
+direct = [np.asarray(a).tolist() for a in jax.jit(f)(x, y)]
+print(json.dumps({"traced": kept, "same": first == direct == again,
+                  "warnings": [str(w.message) for w in caught]}))
+"""
+
+
+def _run_traced(folder: str) -> dict:
+    return json.loads(_python(_TRACED.replace("sys.argv[1]", repr(folder))
+                              ).stdout.strip().splitlines()[-1])
+
+
+def test_persistent_program_traces_once_across_processes(tmp_path):
+    """The first process traces and keeps the program; the next one runs it untraced, with
+    the same results as the plain jitted function; a damaged file is traced again."""
+    cache = tmp_path / "jax"
+    first = _run_traced(str(cache))
+    assert first == {"traced": 1, "same": True, "warnings": []}
+    kept = list((cache / "sloth-exported").glob("test-f-*.jaxexport"))
+    assert len(kept) == 1
+    assert _run_traced(str(cache)) == {"traced": 0, "same": True, "warnings": []}
+    kept[0].write_bytes(b"damaged")
+    damaged = _run_traced(str(cache))
+    assert damaged["traced"] == 1 and damaged["same"]
+    assert any("cannot be used" in w and "tracing it again" in w for w in damaged["warnings"])
+    assert kept[0].read_bytes() != b"damaged"  # replaced by the new trace
+    assert _run_traced(str(cache))["traced"] == 0
+
+
+def test_persistent_program_without_a_compilation_cache_writes_nothing(tmp_path):
+    out = _run_traced("none")
+    assert out == {"traced": 1, "same": True, "warnings": []}
+    assert not list(tmp_path.rglob("*.jaxexport"))
+
+
+def test_a_forecast_does_not_import_arviz_stats():
+    """The command line, the estimator and the forecast import neither arviz_stats nor
+    scipy.stats (about a second of every forecast); the diagnostics import them when run."""
+    code = """
+import json, sys
+import sloth.cli.main, sloth.cli.forecast, sloth.estimator, sloth.forecast, sloth.conditioning
+import sloth.checks
+before = sorted(m for m in ("arviz_stats", "scipy.stats") if m in sys.modules)
+sloth.checks.convergence.ConvergenceStats  # the checks are there, arviz_stats on use
+print(json.dumps(before))
+"""
+    assert json.loads(_python(code).stdout.strip().splitlines()[-1]) == []

@@ -14,8 +14,10 @@ from sloth.conditioning import (
     KHAT_THRESHOLD,
     condition_family,
     effect_scales,
+    new_family_log_likelihood,
     population_draws,
     population_factor,
+    psis_log_weights,
 )
 from sloth.exceptions import DataValidationError, ExtrapolationWarning, ForecastError
 from sloth.forecast import forecast, forecast_datatree, forecast_samples
@@ -135,6 +137,48 @@ def test_conditioning_matches_brute_force_importance_sampling(setup):
     width = np.quantile(draws, 0.95, axis=0) - np.quantile(draws, 0.05, axis=0)
     assert np.median(np.abs(draws.mean(axis=0) - brute_forecast) / width) < 0.1
     assert [r.family for r in records] == [HELD_OUT] and records[0].method == "importance"
+
+
+def test_draws_count_by_their_likelihood_of_the_new_scores(setup):
+    """A posterior draw's weight is its marginal likelihood ``p(y | theta_s)`` of the new
+    family's scores, not its inverse: the resample favours the draws under which the
+    scores are likely, in proportion outside the smoothed tail."""
+    model, rows, _, _ = setup
+    posterior = model.posterior_
+    obs = rows.iloc[:2]
+    x, scores = posterior.standardize(obs), posterior.scores_of(obs)
+    # the same seed draws the same proposals: this is the log marginal the weights use
+    log_lik = new_family_log_likelihood(posterior, x, scores, seed=4)
+    assert log_lik.std() > 0.3  # the shared parameters matter to these scores
+    conditioned = condition_family(posterior, x, scores, seed=4)
+    counts = np.bincount(conditioned.draw_index, minlength=posterior.n_draws)
+    weights = log_lik - log_lik.max()
+    expected = np.exp(weights) / np.exp(weights).sum() * posterior.n_draws
+    body = log_lik < np.quantile(log_lik, 0.8)  # below the tail that PSIS smooths
+    # smoothing the tail changes the normalisation only
+    scale = counts[body].sum() / expected[body].sum()
+    assert 0.8 < scale < 1.25
+    # systematic resampling: each count is its expected number rounded up or down
+    assert np.all(np.abs(counts[body] - scale * expected[body]) < 1.5)
+    assert log_lik[conditioned.draw_index].mean() > log_lik.mean() + 0.1 * log_lik.std()
+
+
+@pytest.mark.parametrize("n", [30, 250, 1000, 8000])
+def test_psis_is_arviz_stats_psislw_of_minus_the_log_weights(n):
+    """sloth's PSIS gives arviz_stats' results to the last bit (its import is what the
+    forecast saves), on light and heavy tails, with the sign convention said."""
+    import arviz_stats  # noqa: F401  (registers the .azstats accessor)
+
+    rng = np.random.default_rng(n)
+    for df, spread in ((1, 0.5), (3, 2.0), (30, 1.0), (1000, 8.0)):
+        log_weights = rng.standard_t(df, size=n) * spread
+        ours, khat = psis_log_weights(log_weights)
+        theirs, their_khat = xr.DataArray(-log_weights.reshape(2, -1), dims=("chain", "draw")
+                                          ).azstats.psislw(dim=["chain", "draw"])
+        np.testing.assert_array_equal(ours, np.asarray(theirs).reshape(-1))
+        np.testing.assert_equal(khat, float(their_khat))  # nan where they give nan
+        # weights exp(+log_weights): the order of the draws is kept (ties where capped)
+        assert np.all(np.diff(ours[np.argsort(log_weights)]) >= 0)
 
 
 def test_a_high_khat_refits_by_itself_or_raises_when_asked(setup, monkeypatch):

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz_stats
 import numpy as np
 import xarray as xr
 from numpyro.infer import NUTS
@@ -105,6 +104,8 @@ class ConvergenceStats:
     @classmethod
     def compute(cls, tree: xr.DataTree) -> ConvergenceStats:
         """R-hat and ESS of every variable of :func:`convergence_variables` of ``tree``."""
+        import arviz_stats  # here: its import (scipy.stats) costs a forecast a second
+
         post = tree["posterior"].to_dataset()
         ds = post[convergence_variables(post)]
         return cls(ds, quiet(arviz_stats.rhat, ds), quiet(arviz_stats.ess, ds, method="bulk"),
@@ -273,6 +274,8 @@ def check_tree_depth(tree: xr.DataTree, th: DiagnosticThresholds) -> list[Findin
 
 def check_ebfmi(tree: xr.DataTree, th: DiagnosticThresholds) -> list[Finding]:
     """Lowest E-BFMI per chain (``arviz_stats.bfmi``)."""
+    import arviz_stats  # here: see ConvergenceStats.compute
+
     stats = tree["sample_stats"]
     if "energy" not in stats:
         return []

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import arviz_stats
 import numpy as np
 import xarray as xr
 
@@ -154,6 +153,8 @@ def invariant_rhat(tree: xr.DataTree, *, mean_score_rhat: float | None = None
     dict
         Quantity -> worst R-hat over its entries that vary.
     """
+    import arviz_stats  # here: its import (scipy.stats) costs a forecast a second
+
     quantities = invariant_quantities(tree, include_mean_score=mean_score_rhat is None)
     rhat = quiet(arviz_stats.rhat, quantities)
     out = {str(name): masked_extreme(rhat[name], varying_entries(quantities[name]))

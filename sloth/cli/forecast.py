@@ -134,9 +134,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         if path is not None and not Path(path).expanduser().is_file():
             raise DataNotFoundError(f"{option} {str(path)!r}: no such file. Fix: check the path")
     posterior = args.posterior or default_posterior(quiet=args.json)
-    # every group read and verified (a damaged file is refused); the fitted models' derived
-    # variables are not needed to forecast new families
-    model = SlothModel.load(posterior, derived=False)
+    # only what a forecast needs: the draws and the fitted data, each group verified against
+    # its checksum (a damaged one is refused); not the pointwise log-likelihood, the sampler
+    # statistics nor the fitted models' derived variables
+    model = SlothModel.load(posterior, log_likelihood=False, sample_stats=False, derived=False)
     # validated here to speak the command line's options (forecast checks them again)
     table_options = {
         "registry": model.registry, "interface": "cli",

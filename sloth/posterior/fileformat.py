@@ -312,7 +312,7 @@ def write_posterior(tree: xr.DataTree, path: str | os.PathLike) -> None:
 
 
 def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True,
-                   derived: bool = True) -> xr.DataTree:
+                   sample_stats: bool = True, derived: bool = True) -> xr.DataTree:
     """Read a posterior file, migrated to the current format, with its derived variables.
 
     Parameters
@@ -322,7 +322,11 @@ def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True,
         :data:`FORMAT_VERSION`).
     log_likelihood : bool, default True
         Read the pointwise log-likelihood (most of the file: model comparison needs it,
-        prediction and forecasting do not). Each group read is verified on its own.
+        prediction and forecasting do not). Each group read is verified on its own: damage in
+        a group left unread goes unnoticed by this read.
+    sample_stats : bool, default True
+        Read the sampler statistics (the diagnostics need them; prediction and forecasting
+        do not: the fit's convergence report is a root attribute).
     derived : bool, default True
         Recompute the derived variables (``skills`` and ``mean_score`` of the fitted models:
         summaries and diagnostics read them; forecasting new families does not).
@@ -344,7 +348,9 @@ def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True,
     if not os.path.exists(name):
         raise FileNotFoundError(f"no posterior file at {name!r}: fit and save one first")
     # unreadable bytes, or data that differ from the file's checksum: CorruptFileError
-    groups = None if log_likelihood else _groups_without_log_likelihood(name)
+    skipped = [g for g, read in (("log_likelihood", log_likelihood),
+                                 ("sample_stats", sample_stats)) if not read]
+    groups = _groups_but(name, skipped) if skipped else None
     tree = open_datatree(name, what="posterior file", fix=_FIX, groups=groups)
     if "sloth_format" not in tree.attrs and "config" not in tree.attrs:
         raise _not_sloth(name, "it has no 'sloth_format' attribute")
@@ -373,13 +379,13 @@ def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True,
     return with_derived(tree) if derived else tree
 
 
-def _groups_without_log_likelihood(name: str) -> list[str] | None:
-    """The file's groups but ``log_likelihood`` (None: read all, e.g. an unreadable file,
-    which the full read then reports)."""
+def _groups_but(name: str, skipped: Sequence[str]) -> list[str] | None:
+    """The file's groups but ``skipped`` (None: read all, e.g. an unreadable file, which the
+    full read then reports)."""
     try:
         with h5py.File(name, "r") as handle:
             return [g for g in handle if isinstance(handle[g], h5py.Group)
-                    and g != "log_likelihood"]
+                    and g not in skipped]
     except (OSError, ValueError):
         return None
 

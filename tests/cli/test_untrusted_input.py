@@ -5,8 +5,10 @@ naming the input and the command-line fix, and every file of the user's unchange
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -122,15 +124,29 @@ def test_existing_out_is_refused_without_force(fitted, tmp_path, capsys):
     assert fit_out.read_bytes() == b"not a posterior"
 
 
+def _damaged_copy(posterior: Path, out: Path, variable: str) -> Path:
+    """A copy of ``posterior`` with the stored bytes of ``variable`` (``group/name``) zeroed
+    (its first chunk, or the whole of a contiguous one); nothing else changed."""
+    with h5py.File(posterior, "r") as handle:
+        dataset = handle[variable]
+        if dataset.chunks is None:
+            start, size = dataset.id.get_offset(), dataset.id.get_storage_size()
+        else:
+            info = dataset.id.get_chunk_info(0)
+            start, size = info.byte_offset, info.size
+    raw = bytearray(Path(posterior).read_bytes())
+    raw[start:start + size] = bytes(size)
+    out.write_bytes(bytes(raw))
+    return out
+
+
 @pytest.mark.parametrize("command", ["forecast", "diagnose", "skills"])
 def test_corrupted_and_foreign_posteriors_are_refused(fitted, tmp_path, capsys, command):
     posterior, new, _ = fitted
     models, _, _, _ = _split(new, tmp_path)
-    raw = bytearray(Path(posterior).read_bytes())
-    middle = len(raw) // 2
-    raw[middle:middle + 4096] = bytes(4096)
-    damaged = tmp_path / "damaged.nc"
-    damaged.write_bytes(bytes(raw))
+    # the draws every command reads (the middle of the file is the log-likelihood, which
+    # a forecast does not read: see the test below)
+    damaged = _damaged_copy(posterior, tmp_path / "damaged.nc", "posterior/loading")
     foreign = tmp_path / "foreign.nc"
     xr.Dataset({"x": ("i", np.arange(3.0))}, attrs={"config": "{}"}).to_netcdf(
         foreign, engine="h5netcdf")
@@ -142,3 +158,27 @@ def test_corrupted_and_foreign_posteriors_are_refused(fitted, tmp_path, capsys, 
         else:
             code, captured = main([command, str(path)]), capsys.readouterr()
         _bad(code, captured, str(path))
+
+
+def test_a_forecast_reads_and_verifies_only_what_it_needs(fitted, tmp_path, capsys):
+    """``sloth forecast`` reads the draws and the fitted data, verified against their
+    checksums; damage in the pointwise log-likelihood it does not read goes unnoticed by it
+    (the same forecast), and ``sloth diagnose``, which reads it, refuses the file."""
+    posterior, new, _ = fitted
+    models, observed, _, _ = _split(new, tmp_path)
+    code, clean = _forecast(capsys, posterior, models, observed, "--json")
+    assert code == 0, clean.err
+    for variable, forecast_reads in (("log_likelihood/scores", False),
+                                     ("sample_stats/energy", False),
+                                     ("posterior/intercept", True),
+                                     ("constant_data/covariates", True),
+                                     ("observed_data/scores", True)):
+        damaged = _damaged_copy(posterior, tmp_path / "damaged.nc", variable)
+        code, captured = _forecast(capsys, damaged, models, observed, "--json")
+        if forecast_reads:
+            _bad(code, captured, str(damaged), f"group '/{variable.split('/')[0]}'")
+        else:
+            assert code == 0, captured.err
+            assert (json.loads(captured.out)["predictions"]
+                    == json.loads(clean.out)["predictions"])
+        _bad(main(["diagnose", str(damaged)]), capsys.readouterr(), str(damaged))
