@@ -15,7 +15,7 @@ importance sampling per draw: Newton's method finds the conditional mode (the li
 predictor is linear in ``(alpha, w)``, so the Hessian is an exact sum over cells), proposals
 are drawn from a defensive mixture of the Laplace approximation there and the population,
 ``log p(y | theta_s)`` is the log mean of their importance weights, and one proposal is kept
-by its weight. The weights across draws are Pareto-smoothed (PSIS, :func:`psis_log_weights`):
+by its weight. The weights across draws are Pareto-smoothed (PSIS, through ``arviz_stats``):
 their Pareto ``k-hat`` says whether the posterior of the fit is a usable proposal for the
 posterior with the new family (``k-hat <= 0.7``); above it the forecast must refit.
 :func:`new_family_log_likelihood` returns the per-draw ``log p(y | theta_s)`` itself, whose
@@ -36,7 +36,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import logsumexp
+import xarray as xr
 
 from sloth.config import persistent_program
 from sloth.model import maths
@@ -49,7 +49,6 @@ __all__ = [
     "condition_family",
     "new_family_log_likelihood",
     "population_draws",
-    "psis_log_weights",
 ]
 
 #: Pareto k-hat above which importance weights across draws are unreliable (Vehtari et al.
@@ -450,95 +449,27 @@ def condition_family(
 def _smoothed_log_weights(log_marginal: np.ndarray, posterior: Posterior
                           ) -> tuple[np.ndarray, float]:
     """Pareto-smoothed log weights (S,) of the draws, ``log p(y | theta_s)`` smoothed, and
-    their k-hat (:func:`psis_log_weights`)."""
+    their k-hat (``arviz_stats``' PSIS).
+
+    ``arviz_stats`` is imported here, where it is used: a zero-shot forecast does without it
+    (its import, mostly ``scipy.stats``, takes about a second).
+    """
+    import arviz_stats  # noqa: F401  (registers the .azstats accessor)
+
+    post = posterior.tree["posterior"]
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
     finite = np.where(np.isfinite(log_marginal), log_marginal, -np.inf)
     if not np.isfinite(finite).any():
         raise FloatingPointError("no posterior draw gives the observed scores a finite "
                                  "likelihood")
     floor = np.max(finite) - 1e4  # PSIS needs finite values: an impossible draw gets ~0
-    return psis_log_weights(np.maximum(finite, floor).reshape(-1))
-
-
-def psis_log_weights(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed importance sampling (Vehtari et al. 2024) of raw log weights.
-
-    The same computation as ``arviz_stats``' ``psislw`` (relative efficiency 1), step by
-    step, so that the results are identical (``tests/test_forecast.py`` checks it), without
-    its import, which takes a forecast about a second (scipy.stats); mind the sign:
-    ``psislw(x)`` smooths the weights ``exp(-x)``, as leave-one-out needs, this function the
-    weights ``exp(log_weights)``.
-
-    Parameters
-    ----------
-    log_weights : ndarray, shape (S,)
-        Finite raw log importance weights.
-
-    Returns
-    -------
-    smoothed : ndarray, shape (S,)
-        The log weights with the largest ``min(S / 5, 3 sqrt(S))`` replaced by the
-        quantiles of a generalized Pareto fit to them, normalised (``logsumexp`` 0).
-    khat : float
-        The fitted Pareto shape: above :data:`KHAT_THRESHOLD` the weights are unreliable.
-    """
-    ary = np.asarray(log_weights, dtype=float).reshape(-1)
-    n = len(ary)
-    n_tail = int(np.floor(3 * n**0.5) if n > 225 else np.floor(n / 5))
-    if n_tail < 5:
-        raise ValueError(f"PSIS needs at least 25 draws, got {n}")
-    ary = ary - np.max(ary)
-    tail_ids = np.arange(n - n_tail, n, dtype=int)
-    ordered = np.argsort(ary)
-    tail = ary[ordered[tail_ids]]
-    cutoff = ary[ordered[tail_ids[0] - 1]]  # the largest value below the tail
-    max_tail = np.max(tail)
-    if abs(max_tail - np.min(tail)) < np.finfo(float).tiny:
-        raise ValueError("the largest importance weights are all equal: nothing to smooth")
-    khat, sigma = _gpd_fit(np.exp(tail) - np.exp(cutoff))
-    if np.isfinite(khat):
-        probs = np.arange(0.5, n_tail) / n_tail
-        smoothed = np.log(_gpd_quantile(probs, khat, sigma, np.exp(cutoff)))
-        smoothed[smoothed > max_tail] = max_tail
-        ary[ordered[tail_ids]] = smoothed
-    ary -= logsumexp(ary)
-    return ary, float(khat)
-
-
-def _gpd_fit(ary: np.ndarray) -> tuple[float, float]:
-    """Shape and scale of a generalized Pareto distribution fitted to sorted exceedances
-    (Zhang and Stephens 2009, with the weak prior on the shape of Vehtari et al. 2024)."""
-    prior_bs, prior_k = 3, 10
-    n = len(ary)
-    m_est = 30 + int(n**0.5)
-    xstar = ary[int((n / 4 + 0.5) - 1)]  # first quartile
-    if xstar <= ary[0]:  # far from a generalized Pareto distribution
-        return np.nan, np.nan
-    b_ary = 1 - np.sqrt(m_est / (np.arange(1, m_est + 1, dtype=float) - 0.5))
-    b_ary /= prior_bs * xstar
-    b_ary += 1 / ary[-1]
-    k_ary = np.mean(np.log1p(-b_ary[:, None] * ary), axis=1)
-    len_scale = n * (np.log(-b_ary / k_ary) - k_ary - 1)
-    w_theta = np.exp(len_scale - logsumexp(len_scale))
-    real = w_theta >= 10 * np.finfo(float).eps  # negligible weights dropped
-    if not np.all(real):
-        w_theta, b_ary = w_theta[real], b_ary[real]
-    w_theta /= w_theta.sum()
-    b_post = np.sum(b_ary * w_theta)
-    kappa = np.mean(np.log1p(-b_post * ary))
-    sigma = -kappa / b_post
-    kappa = (n * kappa + prior_k * 0.5) / (n + prior_k)
-    if np.isnan(kappa):
-        return np.inf, np.nan
-    return kappa, sigma
-
-
-def _gpd_quantile(probs: np.ndarray, kappa: float, sigma: float, mu: float) -> np.ndarray:
-    """Quantiles of a generalized Pareto distribution."""
-    if sigma <= 0:
-        return np.full_like(probs, np.nan)
-    if kappa == 0:
-        return mu - sigma * np.log1p(-probs)
-    return mu + sigma * np.expm1(-kappa * np.log1p(-probs)) / kappa
+    # arviz_stats' psislw smooths the weights exp(-x) of its input x (written for
+    # leave-one-out, whose input is the log-likelihood and whose weights are its inverse):
+    # the weight of a draw here is p(y | theta_s) itself, so its input is -log p(y | theta_s)
+    da = xr.DataArray(-np.maximum(finite, floor).reshape(chains, draws),
+                      dims=("chain", "draw"))
+    log_weights, khat = da.azstats.psislw(dim=["chain", "draw"])
+    return np.asarray(log_weights).reshape(-1), float(khat)
 
 
 def _systematic_resample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:

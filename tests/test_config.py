@@ -132,7 +132,8 @@ def test_persistent_program_without_a_compilation_cache_writes_nothing(tmp_path)
 
 def test_a_forecast_does_not_import_arviz_stats():
     """The command line, the estimator and the forecast import neither arviz_stats nor
-    scipy.stats (about a second of every forecast); the diagnostics import them when run."""
+    scipy.stats (about a second of every forecast): the diagnostics and the conditioning of
+    a family on its observed models import them where they run."""
     code = """
 import json, sys
 import sloth.cli.main, sloth.cli.forecast, sloth.estimator, sloth.forecast, sloth.conditioning

@@ -17,7 +17,6 @@ from sloth.conditioning import (
     new_family_log_likelihood,
     population_draws,
     population_factor,
-    psis_log_weights,
 )
 from sloth.exceptions import DataValidationError, ExtrapolationWarning, ForecastError
 from sloth.forecast import forecast, forecast_datatree, forecast_samples
@@ -161,24 +160,6 @@ def test_draws_count_by_their_likelihood_of_the_new_scores(setup):
     # systematic resampling: each count is its expected number rounded up or down
     assert np.all(np.abs(counts[body] - scale * expected[body]) < 1.5)
     assert log_lik[conditioned.draw_index].mean() > log_lik.mean() + 0.1 * log_lik.std()
-
-
-@pytest.mark.parametrize("n", [30, 250, 1000, 8000])
-def test_psis_is_arviz_stats_psislw_of_minus_the_log_weights(n):
-    """sloth's PSIS gives arviz_stats' results to the last bit (its import is what the
-    forecast saves), on light and heavy tails, with the sign convention said."""
-    import arviz_stats  # noqa: F401  (registers the .azstats accessor)
-
-    rng = np.random.default_rng(n)
-    for df, spread in ((1, 0.5), (3, 2.0), (30, 1.0), (1000, 8.0)):
-        log_weights = rng.standard_t(df, size=n) * spread
-        ours, khat = psis_log_weights(log_weights)
-        theirs, their_khat = xr.DataArray(-log_weights.reshape(2, -1), dims=("chain", "draw")
-                                          ).azstats.psislw(dim=["chain", "draw"])
-        np.testing.assert_array_equal(ours, np.asarray(theirs).reshape(-1))
-        np.testing.assert_equal(khat, float(their_khat))  # nan where they give nan
-        # weights exp(+log_weights): the order of the draws is kept (ties where capped)
-        assert np.all(np.diff(ours[np.argsort(log_weights)]) >= 0)
 
 
 def test_a_high_khat_refits_by_itself_or_raises_when_asked(setup, monkeypatch):
