@@ -16,8 +16,9 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,8 @@ import pandas as pd
 from sloth import defaults
 from sloth.data.table import FAMILY, MODEL, ScoreTable
 from sloth.evaluation.protocol import Protocol, Task, split_tasks
-from sloth.exceptions import ConvergenceWarning, ExtrapolationWarning
+from sloth.exceptions import ConvergenceWarning, DataValidationError, ExtrapolationWarning
+from sloth.executor import Executor, map_tasks
 
 #: Central predictive intervals the harness reports, by level in percent: the columns of
 #: their lower and upper bounds (the draws' quantiles (100 - level) / 200 and
@@ -227,6 +229,11 @@ class Forecaster:
     ``run(task) -> (draws, fit_seconds, point)`` with predictive draws shaped
     (S, n_test, J) in the order of ``task.test`` and ``task.table.benchmarks``, and the
     method's point prediction (n_test, J), or ``None`` for the mean of the draws.
+
+    A forecaster with a ``recipe`` (those of :func:`sloth_forecaster` and
+    :func:`baseline_forecaster`) travels to another process (a Dask worker, see
+    :mod:`sloth.executor`) as its recipe and arrives new: without the fits and compiled
+    programs it holds here, and with empty records. One without is serialised as it is.
     """
 
     name: str
@@ -234,6 +241,19 @@ class Forecaster:
     fits: list[dict[str, Any]] = field(default_factory=list)
     #: How each held-out family of each task was conditioned (sloth: method, k-hat, ESS).
     conditioning: list[dict[str, Any]] = field(default_factory=list)
+    #: ``recipe() -> Forecaster``: a new forecaster of the same method (module-level
+    #: callables and data only, so that Dask's serialisation carries it by reference).
+    recipe: Callable[[], Forecaster] | None = None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self.recipe is not None:
+            return _call, (self.recipe,)
+        return super().__reduce_ex__(protocol)
+
+
+def _call(recipe: Callable[[], Forecaster]) -> Forecaster:
+    """``recipe()``: how a :class:`Forecaster` with a recipe is unpickled."""
+    return recipe()
 
 
 def sloth_forecaster(
@@ -356,7 +376,8 @@ def sloth_forecaster(
                 record(task, records)
         return draws, seconds, None
 
-    forecaster = Forecaster(name, run)
+    forecaster = Forecaster(name, run, recipe=partial(
+        sloth_forecaster, dict(options or {}), conditioning=conditioning, seed=seed, name=name))
     return forecaster
 
 
@@ -419,7 +440,8 @@ def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forec
         z = np.random.default_rng(seed).standard_normal((draws, *shape))
         return np.clip(wide["mean"] + sd * z, 0.0, 1.0), seconds, wide["mean"]
 
-    return Forecaster(name, run)
+    return Forecaster(name, run, recipe=partial(baseline_forecaster, name, draws=draws,
+                                                seed=seed))
 
 
 def _task_rows(task: Task, method: str, draws: np.ndarray, seconds: float,
@@ -467,6 +489,8 @@ def evaluate(
     groups: Sequence[str] | None = None,
     progress: bool = True,
     on_task: Callable[[pd.DataFrame], None] | None = None,
+    done: Collection[TaskKey] | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Run a protocol: every task of its splits, with every method.
 
@@ -491,13 +515,24 @@ def evaluate(
     progress : bool
         One line per task on stderr.
     on_task : callable, optional
-        Called with each task's rows as they are made (e.g. to append them to a file).
+        Called in this process with each task's rows (every method's) as they are made,
+        e.g. to append them to a file.
+    done : collection of TaskKey, optional
+        Tasks not to run (:func:`finished_tasks` of the rows a stopped sweep wrote).
+    executor : Executor, optional
+        Where the tasks run (:mod:`sloth.executor`; default: in this process, one after
+        another). The tasks of one held-out group are one unit of work (with
+        ``conditioning="forecast"`` one fit serves them); on a Dask cluster the units run
+        at once, each with new methods built from their recipes (:class:`Forecaster`),
+        and their records are added to ``methods``' as each unit finishes. Every task is
+        deterministic given the methods' seeds, so the rows are the same on every executor
+        (bar ``fit_seconds``) and come back in the same order.
 
     Returns
     -------
     DataFrame
         Columns :data:`PREDICTION_COLUMNS`: one row per method, held-out model and
-        benchmark.
+        benchmark, in the order of the tasks.
     """
     tables: dict[tuple[str, ...], ScoreTable] = {}
     splits = [s for s in protocol.splits
@@ -522,30 +557,108 @@ def evaluate(
                       if groups is None or "+".join(t.group) in groups]
     if not tasks:
         raise ValueError(f"no task matches groups={groups}")
-    # tasks of one family group together, so that a fit can serve several of them
-    order = {key: i for i, key in enumerate(dict.fromkeys(
-        (t.split.benchmark_list, t.group) for t in tasks))}
-    tasks.sort(key=lambda t: order[(t.split.benchmark_list, t.group)])
-    frames = []
+    if done:
+        tasks = [t for t in tasks if task_key(t) not in done]
+    # tasks of one family group together, so that a fit can serve several of them: each
+    # group is one unit of work of the executor
+    units: dict[tuple, list[Task]] = {}
+    for task in tasks:
+        units.setdefault((task.split.benchmark_list, task.group), []).append(task)
+    work = list(units.values())
+    frames: list[pd.DataFrame] = []
+    finished: dict[int, list[pd.DataFrame]] = {}
     start = time.perf_counter()
-    for done, task in enumerate(tasks, 1):
-        rows = []
-        for method in methods:
-            draws, seconds, point = method.run(task)
-            rows.append(_task_rows(task, method.name, draws, seconds, point))
-        rows = pd.concat(rows, ignore_index=True)
-        frames.append(rows)
-        if on_task is not None:
-            on_task(rows)
-        if progress:
-            mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
-            text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
-            print(f"[sloth evaluate] {done}/{len(tasks)} {task.split.label} "
-                  f"{'+'.join(task.group)} (k={task.k}, {len(task.test)} models): MAE "
-                  f"{text}; {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+    def deliver(index: int, result: _UnitResult) -> None:
+        for method, fits, conditioning in zip(methods, result.fits, result.conditioning,
+                                              strict=True):
+            method.fits.extend(fits)
+            method.conditioning.extend(conditioning)
+        finished[index] = result.rows
+        for task, rows in zip(work[index], result.rows, strict=True):
+            if on_task is not None:
+                on_task(rows)
+            if progress:
+                count = sum(map(len, finished.values()))
+                mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
+                text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
+                print(f"[sloth evaluate] {count}/{len(tasks)} {task.split.label} "
+                      f"{'+'.join(task.group)} (k={task.k}, {len(task.test)} models): MAE "
+                      f"{text}; {time.perf_counter() - start:.0f} s", file=sys.stderr,
+                      flush=True)
+
+    map_tasks(partial(_run_unit, methods=tuple(methods)), work, executor=executor,
+              on_result=deliver)
+    for index in range(len(work)):  # in the order of the tasks, whatever ran first
+        frames.extend(finished[index])
     if not frames:
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class _UnitResult:
+    """What one unit of :func:`evaluate` (the tasks of one held-out group) sends back: each
+    task's rows, and the records each method gained (its ``fits`` and ``conditioning``)."""
+
+    rows: list[pd.DataFrame]
+    fits: list[list[dict[str, Any]]]
+    conditioning: list[list[dict[str, Any]]]
+
+
+def _run_unit(tasks: Sequence[Task], methods: Sequence[Forecaster]) -> _UnitResult:
+    """Every method on each task of ``tasks`` (one held-out group: a fit serves several).
+
+    Runs wherever the executor sends it; the records the methods gain are taken from them
+    and returned, and :func:`evaluate` puts them back on its own methods (in process the
+    same objects; on a Dask worker new ones built from their recipes).
+    """
+    marks = [(len(m.fits), len(m.conditioning)) for m in methods]
+    rows = []
+    for task in tasks:
+        rows.append(pd.concat([_task_rows(task, method.name, *method.run(task))
+                               for method in methods], ignore_index=True))
+
+    def take(records: list[dict[str, Any]], mark: int) -> list[dict[str, Any]]:
+        new = records[mark:]
+        del records[mark:]
+        return new
+
+    return _UnitResult(
+        rows=rows,
+        fits=[take(m.fits, mark) for m, (mark, _) in zip(methods, marks, strict=True)],
+        conditioning=[take(m.conditioning, mark)
+                      for m, (_, mark) in zip(methods, marks, strict=True)])
+
+
+#: What identifies a task in a predictions table: its benchmark group, its split's ``k``,
+#: its observed models per held-out family and its '+'-joined held-out families (the
+#: columns :data:`TASK_COLUMNS`).
+TaskKey = tuple[str, int, int, str]
+TASK_COLUMNS = ("benchmarks", "split_k", "observed_models_per_test_family", "test_families")
+
+
+def task_key(task: Task) -> TaskKey:
+    """The key of ``task`` (:data:`TaskKey`), as its rows of :func:`evaluate` spell it."""
+    return (str(task.split.benchmarks), int(task.split.k), int(task.k), "+".join(task.group))
+
+
+def finished_tasks(predictions: pd.DataFrame) -> set[TaskKey]:
+    """The tasks that have rows in ``predictions`` (written by :func:`evaluate`, whose
+    ``on_task`` receives each task's rows of every method at once): pass them as
+    :func:`evaluate`'s ``done`` to resume a stopped sweep.
+
+    Raises
+    ------
+    DataValidationError
+        ``predictions`` lacks a column of :data:`TASK_COLUMNS`.
+    """
+    missing = [c for c in TASK_COLUMNS if c not in predictions]
+    if missing:
+        raise DataValidationError(f"the predictions lack the columns {missing}: they were not "
+                                  "written by sloth evaluate")
+    keys = predictions[list(TASK_COLUMNS)].drop_duplicates()
+    return {(str(b), int(s), int(k), str(g)) for b, s, k, g in keys.itertuples(index=False)}
 
 
 def summarize(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
