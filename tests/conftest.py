@@ -75,6 +75,17 @@ SINGLE_SCORE_FAMILY = "fam09"
 
 
 @pytest.fixture(scope="session")
+def cluster():
+    """A client of a Dask ``LocalCluster`` of two worker processes (one thread each), for
+    the tests of sweeps on Dask (started once, on first use; skipped without Dask)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local:
+        with distributed.Client(local) as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
 def comparison_fits():
     """``(table, {"d1": model, "d2": model})``: a small simulated leaderboard with two true
     skills (10 families, 6 benchmarks; family ``fam09`` keeps one model with one score)

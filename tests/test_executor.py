@@ -45,15 +45,6 @@ def sweep(tmp_path_factory):
     return table, load_protocol(path), path, data
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
-        with distributed.Client(local) as client:
-            yield client
-
-
 def _other(value):
     raise KeyError(value)
 

@@ -1,0 +1,77 @@
+"""Time of one ``sloth evaluate`` sweep in process and on a 2-worker Dask ``LocalCluster``.
+
+Runs the same sweep (the paper's splits, one benchmark group and ``k``, a few held-out
+groups, sloth alone with the sweep sampler of :data:`sloth.defaults.EVALUATION_SAMPLER`)
+as whole ``sloth evaluate`` processes, alternately in process and with
+``--scheduler local:2``, after one unmeasured warm-up run that fills JAX's persistent
+compilation cache; checks that every run wrote the same predictions (bar ``fit_seconds``)
+and prints the wall time of each run and the medians. The cluster's start (two worker
+processes importing sloth and JAX) is inside the measured time.
+
+    SLOTH_DATA_DIR=../shared/data python benchmarks/sweep_executor.py \\
+        --groups bloom,falcon,olmo,opt --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLITS = ROOT.parent / "shared" / "protocols" / "sloth-paper-splits.json"
+
+
+def run(out: Path, args: argparse.Namespace, scheduler: str | None, groups: str) -> float:
+    """Wall seconds of one ``sloth evaluate`` process writing ``out``."""
+    command = [sys.executable, "-m", "sloth", "evaluate", "--splits", str(SPLITS),
+               "--benchmarks", args.benchmarks, "--k", str(args.k), "--groups", groups,
+               "--methods", "sloth", "--out", str(out), "--force", "--json"]
+    if scheduler is not None:
+        command += ["--scheduler", scheduler]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmarks", default="v1")
+    parser.add_argument("--k", type=int, default=1)
+    parser.add_argument("--groups", default="bloom,falcon,olmo,opt")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    cluster = f"local:{args.workers}"
+    seconds: dict[str, list[float]] = {"in process": [], cluster: []}
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        warm = run(tmp / "warm.csv", args, None, args.groups.split(",")[0])
+        print(f"warm-up (one group, in process, not counted): {warm:.1f} s", flush=True)
+        reference = None
+        for repeat in range(args.repeats):
+            for label, scheduler in (("in process", None), (cluster, cluster)):
+                out = tmp / f"{repeat}-{scheduler or 'inprocess'}.csv"
+                seconds[label].append(run(out, args, scheduler, args.groups))
+                rows = pd.read_csv(out).drop(columns="fit_seconds")
+                if reference is None:
+                    reference = rows
+                same = rows.equals(reference)
+                print(f"run {repeat + 1} {label}: {seconds[label][-1]:.1f} s, {len(rows)} rows, "
+                      f"identical to the first run: {same}", flush=True)
+                if not same:
+                    raise SystemExit("the rows differ between runs")
+    for label, values in seconds.items():
+        print(f"{label}: median {statistics.median(values):.1f} s over {len(values)} runs "
+              f"({', '.join(f'{v:.1f}' for v in values)})")
+
+
+if __name__ == "__main__":
+    main()
