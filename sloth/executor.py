@@ -14,7 +14,8 @@ so that a caller can write rows as each task finishes and resume after a stop:
 
 Either way the results come back in the order of the tasks, so a sweep gives the same rows
 in process and on a cluster provided each task is deterministic given its inputs (it must not
-depend on which tasks ran before it in the same process).
+depend on which tasks ran before it in the same process) and the arithmetic is the same
+(below).
 
 Functions and tasks travel to the workers with Dask's own serialisation (cloudpickle); sloth
 writes no pickle files. Functions defined at module level in an importable module travel by
@@ -31,6 +32,19 @@ the programs that an earlier worker compiled. A worker gives each of its threads
 of its devices: use one thread per worker process (``dask worker --nthreads 1``, the default
 of :meth:`DaskExecutor.local`) and about one worker per core; two workers on two cores run
 two fits at a time, each with its chains on four virtual devices sharing its core.
+
+Floating-point rounding in the workers. Dask's nanny starts its worker processes with
+NumPy's BLAS and LAPACK on one thread (:data:`BLAS_THREADS` set to 1 by
+``distributed.nanny.pre-spawn-environ``), while a process of its own uses one thread per core
+by default. A fit's NumPy linear algebra (the MAP, the whitening of the posterior, the
+pilot's covariance) rounds its last bits otherwise on several BLAS threads than on one (and,
+measured here, otherwise in a worker's thread than in a main thread even with the same two
+threads), and NUTS chains amplify them into other draws: equally valid, not equal (on the
+leaderboard the forecasts of a held-out family then differ by about 0.01, Monte Carlo error;
+on the small tables of the tests, whose matrices OpenBLAS keeps on one thread, not at all).
+A sweep on Dask gives exactly the rows of a sweep in process run with one BLAS thread
+(``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1``), on the same kind of CPU
+(OpenBLAS picks its kernels per CPU).
 
 Dask is an optional dependency (``pip install 'sloth-scaling[dask]'``): this module and
 the in-process path import nothing of it.
@@ -50,6 +64,9 @@ __all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "executor_from_sched
 
 #: The ``scheduler`` text that starts a ``LocalCluster`` (``local:N``, N worker processes).
 LOCAL_PREFIX = "local:"
+#: Thread counts of the numerical libraries (NumPy's BLAS and LAPACK) that Dask's nanny
+#: sets to 1 in the worker processes it starts (``distributed.nanny.pre-spawn-environ``).
+BLAS_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: The install command named when Dask is missing.
 DASK_INSTALL = "pip install 'sloth-scaling[dask]'"
 

@@ -76,13 +76,14 @@ SINGLE_SCORE_FAMILY = "fam09"
 
 @pytest.fixture(scope="session")
 def cluster():
-    """A client of a Dask ``LocalCluster`` of two worker processes (one thread each), for
-    the tests of sweeps on Dask (started once, on first use; skipped without Dask)."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
-        with distributed.Client(local) as client:
-            yield client
+    """An executor on a Dask ``LocalCluster`` of two worker processes, one thread each
+    (:meth:`sloth.executor.DaskExecutor.local`), for the tests of sweeps on Dask (started
+    once, on first use; skipped without Dask)."""
+    pytest.importorskip("distributed")
+    from sloth.executor import DaskExecutor
+
+    with DaskExecutor.local(2, threads_per_worker=1) as executor:
+        yield executor
 
 
 @pytest.fixture(scope="session")

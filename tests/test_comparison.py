@@ -145,12 +145,10 @@ def test_exact_refit_replaces_a_familys_psis_estimate(fits):
 
 @pytest.mark.slow  # two refits, each compiling its programs (about 100 s on 2 shared cores)
 def test_exact_refits_on_dask_workers_give_the_values_in_process(fits, cluster):
-    from sloth.executor import DaskExecutor
-
     fast = {"num_warmup": 50, "num_samples": 50}
     here = fit_elpd(fits["d2"], refit_families=[SINGLE_SCORE_FAMILY], refit_params=fast)
     there = fit_elpd(fits["d2"], refit_families=[SINGLE_SCORE_FAMILY], refit_params=fast,
-                     executor=DaskExecutor(cluster))
+                     executor=cluster)
     columns = ["family", "khat", "elpd_psis", "elpd", "method", "refit_converged"]
     pd.testing.assert_frame_equal(here.families[columns], there.families[columns],
                                   check_exact=True)

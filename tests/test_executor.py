@@ -18,7 +18,12 @@ from sloth.evaluation.harness import (
 )
 from sloth.evaluation.protocol import load_protocol
 from sloth.exceptions import MissingDependencyError
-from sloth.executor import DaskExecutor, InProcessExecutor, executor_from_scheduler, map_tasks
+from sloth.executor import (
+    DaskExecutor,
+    InProcessExecutor,
+    executor_from_scheduler,
+    map_tasks,
+)
 from sloth.model.simulate import simulate_leaderboard
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -70,10 +75,8 @@ def test_a_sweep_on_two_dask_workers_gives_the_rows_of_a_sweep_in_process(sweep,
         return rows, methods, delivered
 
     here, here_methods, here_delivered = run(None)
-    executor = DaskExecutor(cluster)
-    there, there_methods, there_delivered = run(executor)
-    executor.close()  # a client given is not closed
-    assert cluster.status == "running"
+    there, there_methods, there_delivered = run(cluster)
+    assert len(cluster.client.scheduler_info()["workers"]) == 2
     assert len(here) == len(there) > 0 and len(here_delivered) == len(there_delivered) == 4
     timing = ["fit_seconds"]
     pd.testing.assert_frame_equal(here.drop(columns=timing), there.drop(columns=timing),
@@ -96,11 +99,13 @@ def test_a_sweep_on_two_dask_workers_gives_the_rows_of_a_sweep_in_process(sweep,
         pd.DataFrame(sloth_there.conditioning).sort_values(["test_families", "k"]).khat)
 
 
-def test_a_failing_task_raises_its_error_on_the_cluster(cluster):
-    executor = DaskExecutor(cluster)
+def test_a_failing_task_raises_its_error_and_a_client_given_stays_open(cluster):
+    executor = DaskExecutor(cluster.client)
     with pytest.raises(KeyError, match="boom"):
         executor.map(_other, ["boom"])
-    assert executor.map(abs, [-1, -2]) == [1, 2]
+    executor.close()  # a client given is not closed
+    assert cluster.client.status == "running"
+    assert cluster.map(abs, [-1, -2]) == [1, 2]
 
 
 def test_sloth_evaluate_resumes_a_stopped_run(sweep, tmp_path, capsys):
@@ -141,6 +146,10 @@ def test_sloth_evaluate_resumes_a_stopped_run(sweep, tmp_path, capsys):
     assert "--force to start over" in capsys.readouterr().err
     assert run(stopped, "--resume", "--force") == 2
     assert "--resume" in capsys.readouterr().err
+    # rows of tasks this run does not have (other --groups)
+    assert run(stopped, "--resume", "--groups", "fam01+fam02") == 2
+    assert "options of the stopped run" in capsys.readouterr().err
+    assert len(pd.read_csv(stopped)) == len(rows)  # left as it was
 
 
 def test_scheduler_errors_name_the_option_and_the_fix(sweep, tmp_path, capsys, monkeypatch):

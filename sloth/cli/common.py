@@ -242,7 +242,8 @@ def add_scheduler_option(parser: argparse.ArgumentParser | Any, what: str) -> No
              "(tcp://HOST:8786, from `dask scheduler`; start each worker with `dask worker "
              "ADDRESS --nthreads 1`), or local:N for N worker processes on this machine "
              "(about one per core); needs pip install 'sloth-scaling[dask]'. The rows are "
-             "those of a run in process (default: in process, one after another)")
+             "those of a run in process with OPENBLAS_NUM_THREADS=1, as Dask runs its "
+             "workers (default: in process, one after another)")
 
 
 def open_executor(scheduler: str | None) -> Any:

@@ -20,6 +20,7 @@ from sloth.cli.common import (
     open_executor,
     print_json,
     skills_option,
+    write_csv,
     write_figure,
 )
 from sloth.evaluation.protocol import DEFAULT_CUTOFF_QUANTILE, MIN_COMPUTE_RATIO
@@ -76,7 +77,8 @@ def add_evaluate_parser(sub: Any) -> None:
             "predicted, those in between left out) or compute-cutoff (every model at or "
             "below --compute-cutoff FLOPs in the fit, every model above it predicted). "
             "Writes one row per method, held-out model and benchmark to --out (as each fit "
-            "finishes, so an interrupted run keeps its rows, and --resume goes on from them) "
+            "finishes, so an interrupted run keeps its rows, and --resume goes on from them; "
+            "at the end in the order of the tasks) "
             "and prints family-averaged MAE, "
             "MAE per benchmark, coverage of the central 50, 80, 90 and 95%% predictive "
             "intervals, interval width and CRPS. Each row carries its interval bounds, "
@@ -335,12 +337,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                             seed=args.seed))
         else:
             methods.append(baseline_forecaster(name, seed=args.seed))
-    earlier, done = None, None
+    earlier = None
     if out.exists() and args.resume:
         earlier = _resumed_rows(out, [m.name for m in methods])
-        done = finished_tasks(earlier)
-        print(f"[sloth evaluate] resuming {out}: {len(done)} task(s) done", file=sys.stderr,
-              flush=True)
+        print(f"[sloth evaluate] resuming {out}: {len(finished_tasks(earlier))} task(s) "
+              "done", file=sys.stderr, flush=True)
     elif out.exists():  # --force was given (check_out refuses it otherwise)
         os.remove(out)
 
@@ -350,10 +351,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with open_executor(args.scheduler) as executor:
         predictions = evaluate(
             protocol, load_table, methods, zero_shot=args.zero_shot, settings=args.benchmarks,
-            ks=args.k, groups=args.groups, on_task=append, done=done, executor=executor,
+            ks=args.k, groups=args.groups, on_task=append, resume=earlier, executor=executor,
         )
-    if earlier is not None:
-        predictions = pd.concat([earlier, predictions], ignore_index=True)
+    # appended as each task finished (on a cluster: in any order); now in the tasks' order
+    write_csv(predictions, out)
     summary = summarize(predictions)
     if figure is not None:
         write_pit_figure(predictions, figure)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -489,7 +489,7 @@ def evaluate(
     groups: Sequence[str] | None = None,
     progress: bool = True,
     on_task: Callable[[pd.DataFrame], None] | None = None,
-    done: Collection[TaskKey] | None = None,
+    resume: pd.DataFrame | None = None,
     executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Run a protocol: every task of its splits, with every method.
@@ -517,22 +517,30 @@ def evaluate(
     on_task : callable, optional
         Called in this process with each task's rows (every method's) as they are made,
         e.g. to append them to a file.
-    done : collection of TaskKey, optional
-        Tasks not to run (:func:`finished_tasks` of the rows a stopped sweep wrote).
+    resume : DataFrame, optional
+        The rows a stopped sweep wrote (through ``on_task``): their tasks are not run again
+        (nor passed to ``on_task``) and their rows are returned in their place.
     executor : Executor, optional
         Where the tasks run (:mod:`sloth.executor`; default: in this process, one after
         another). The tasks of one held-out group are one unit of work (with
         ``conditioning="forecast"`` one fit serves them); on a Dask cluster the units run
         at once, each with new methods built from their recipes (:class:`Forecaster`),
         and their records are added to ``methods``' as each unit finishes. Every task is
-        deterministic given the methods' seeds, so the rows are the same on every executor
-        (bar ``fit_seconds``) and come back in the same order.
+        deterministic given the methods' seeds, so the rows come back in the same order and
+        are the same on every executor (bar ``fit_seconds``; with NumPy's BLAS on one
+        thread here as in Dask's workers, see :mod:`sloth.executor`).
 
     Returns
     -------
     DataFrame
         Columns :data:`PREDICTION_COLUMNS`: one row per method, held-out model and
-        benchmark, in the order of the tasks.
+        benchmark, in the order of the tasks (those of ``resume`` included); ``on_task``
+        receives them in the order they finish.
+
+    Raises
+    ------
+    DataValidationError
+        ``resume`` has rows of tasks that this run does not have.
     """
     tables: dict[tuple[str, ...], ScoreTable] = {}
     splits = [s for s in protocol.splits
@@ -557,16 +565,16 @@ def evaluate(
                       if groups is None or "+".join(t.group) in groups]
     if not tasks:
         raise ValueError(f"no task matches groups={groups}")
-    if done:
-        tasks = [t for t in tasks if task_key(t) not in done]
     # tasks of one family group together, so that a fit can serve several of them: each
-    # group is one unit of work of the executor
+    # group is one unit of work of the executor, and the rows come in this order
     units: dict[tuple, list[Task]] = {}
     for task in tasks:
         units.setdefault((task.split.benchmark_list, task.group), []).append(task)
-    work = list(units.values())
-    frames: list[pd.DataFrame] = []
-    finished: dict[int, list[pd.DataFrame]] = {}
+    ordered = [task_key(t) for unit in units.values() for t in unit]
+    earlier = _rows_by_task(resume, ordered)
+    work = [todo for unit in units.values()
+            if (todo := [t for t in unit if task_key(t) not in earlier])]
+    computed: dict[TaskKey, pd.DataFrame] = {}
     start = time.perf_counter()
 
     def deliver(index: int, result: _UnitResult) -> None:
@@ -574,26 +582,46 @@ def evaluate(
                                               strict=True):
             method.fits.extend(fits)
             method.conditioning.extend(conditioning)
-        finished[index] = result.rows
         for task, rows in zip(work[index], result.rows, strict=True):
+            computed[task_key(task)] = rows
             if on_task is not None:
                 on_task(rows)
             if progress:
-                count = sum(map(len, finished.values()))
                 mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
                 text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
-                print(f"[sloth evaluate] {count}/{len(tasks)} {task.split.label} "
-                      f"{'+'.join(task.group)} (k={task.k}, {len(task.test)} models): MAE "
-                      f"{text}; {time.perf_counter() - start:.0f} s", file=sys.stderr,
-                      flush=True)
+                print(f"[sloth evaluate] {len(computed) + len(earlier)}/{len(ordered)} "
+                      f"{task.split.label} {'+'.join(task.group)} (k={task.k}, "
+                      f"{len(task.test)} models): MAE {text}; "
+                      f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
     map_tasks(partial(_run_unit, methods=tuple(methods)), work, executor=executor,
               on_result=deliver)
-    for index in range(len(work)):  # in the order of the tasks, whatever ran first
-        frames.extend(finished[index])
+    # in the order of the tasks, whatever ran first
+    frames = [computed[key] if key in computed else earlier[key] for key in ordered]
     if not frames:
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     return pd.concat(frames, ignore_index=True)
+
+
+def _rows_by_task(resume: pd.DataFrame | None, tasks: Sequence[TaskKey]
+                  ) -> dict[TaskKey, pd.DataFrame]:
+    """The rows of ``resume`` (a stopped sweep's) by task; an error names the tasks of
+    ``resume`` that are not among ``tasks`` (those of the run resuming it)."""
+    if resume is None or resume.empty:
+        return {}
+    positions: dict[TaskKey, list[int]] = {}
+    for i, key in enumerate(_row_keys(resume)):
+        positions.setdefault(key, []).append(i)
+    by_task = {key: resume.iloc[rows].reset_index(drop=True)
+               for key, rows in positions.items()}
+    foreign = [key for key in by_task if key not in set(tasks)]
+    if foreign:
+        raise DataValidationError(
+            f"the rows to resume have tasks that this run does not have, e.g. {foreign[:3]} "
+            f"(benchmarks, k, observed models, held-out families): they were written by a run "
+            "with other splits, benchmarks, k or groups. Fix: resume with the options of the "
+            "stopped run, or start over")
+    return by_task
 
 
 @dataclass(frozen=True)
@@ -645,20 +673,24 @@ def task_key(task: Task) -> TaskKey:
 
 def finished_tasks(predictions: pd.DataFrame) -> set[TaskKey]:
     """The tasks that have rows in ``predictions`` (written by :func:`evaluate`, whose
-    ``on_task`` receives each task's rows of every method at once): pass them as
-    :func:`evaluate`'s ``done`` to resume a stopped sweep.
+    ``on_task`` receives each task's rows of every method at once).
 
     Raises
     ------
     DataValidationError
         ``predictions`` lacks a column of :data:`TASK_COLUMNS`.
     """
+    return set(_row_keys(predictions))
+
+
+def _row_keys(predictions: pd.DataFrame) -> list[TaskKey]:
+    """The task of each row of ``predictions``."""
     missing = [c for c in TASK_COLUMNS if c not in predictions]
     if missing:
         raise DataValidationError(f"the predictions lack the columns {missing}: they were not "
                                   "written by sloth evaluate")
-    keys = predictions[list(TASK_COLUMNS)].drop_duplicates()
-    return {(str(b), int(s), int(k), str(g)) for b, s, k, g in keys.itertuples(index=False)}
+    return [(str(b), int(s), int(k), str(g))
+            for b, s, k, g in predictions[list(TASK_COLUMNS)].itertuples(index=False)]
 
 
 def summarize(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
