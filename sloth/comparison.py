@@ -36,6 +36,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import arviz_stats
@@ -46,7 +47,7 @@ from arviz_stats.utils import ELPDDataLOO
 from scipy.special import logsumexp
 
 from sloth.conditioning import KHAT_THRESHOLD, new_family_log_likelihood
-from sloth.data.table import FAMILY, MODEL
+from sloth.data.table import FAMILY, MODEL, ScoreTable
 from sloth.estimator import SlothModel
 from sloth.exceptions import (
     ConvergenceWarning,
@@ -54,6 +55,7 @@ from sloth.exceptions import (
     SlothError,
     issue_warning,
 )
+from sloth.executor import Executor, map_tasks
 from sloth.inference.programs import ProgramCache
 from sloth.posterior.api import Posterior
 from sloth.posterior.datatree import DERIVED_VARIABLES
@@ -244,32 +246,54 @@ def khat_counts(pareto_k: xr.DataArray | np.ndarray) -> dict[str, int]:
 # ----------------------------------------------------------------------------- exact refits
 
 
-def _exact_family_elpd(model: SlothModel, family: str, *, refit_params: Mapping[str, Any],
-                       programs: ProgramCache, seed: int) -> tuple[float, bool]:
-    """``log p(y_f | y_-f)``: ``model`` refitted without ``family`` (the same number of
-    skills and anchors), its scores scored as a new family's under the refit; and whether
-    the refit passed its convergence checks."""
-    table = model.table_
-    own = np.asarray(table.family) == family
-    refit = type(model)(**model.get_params()).set_params(
-        n_skills=model.n_skills_, anchors=list(model.anchors_), **dict(refit_params))
-    with warnings.catch_warnings():  # said once below, naming the family
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        refit.fit(table.subset(models=~own), programs=programs)
+@dataclass(frozen=True)
+class _FamilyRefit:
+    """One exact leave-one-family-out refit: a task of :func:`sloth.executor.map_tasks`
+    (data only, so that it travels to a Dask worker)."""
+
+    #: Constructor keywords of the fit, and those the refit changes.
+    params: dict[str, Any]
+    overrides: dict[str, Any]
+    table: ScoreTable
+    family: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class _RefitResult:
+    """What a refit sends back: the exact ELPD (``None`` if the refit failed, ``error``
+    says why), the refit's convergence problems (``None`` when it converged) and seconds."""
+
+    elpd: float | None
+    problems: str | None
+    error: str | None
+    seconds: float
+
+
+def _exact_family_elpd(refit: _FamilyRefit, *,
+                       programs: ProgramCache | None = None) -> _RefitResult:
+    """``log p(y_f | y_-f)``: the fit refitted without ``refit.family`` (the same number of
+    skills and anchors), the family's scores scored as a new family's under the refit."""
+    start = time.perf_counter()
+    table = refit.table
+    own = np.asarray(table.family) == refit.family
+    model = SlothModel(**refit.params).set_params(**refit.overrides)
+    try:
+        with warnings.catch_warnings():  # said once by the caller, naming the family
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(table.subset(models=~own), programs=programs)
+    except SlothError as exc:
+        return _RefitResult(None, None, " ".join(str(exc).split()),
+                            time.perf_counter() - start)
     # the sampled model's likelihood, as in the log_likelihood group: no family effects
-    posterior = Posterior(refit.idata_)
+    posterior = Posterior(model.idata_)
     held_out = table.subset(models=own).to_frame()
     log_lik = new_family_log_likelihood(posterior, posterior.standardize(held_out),
-                                        posterior.scores_of(held_out), seed=seed)
-    report = refit.convergence_
-    converged = report is None or not report.problems
-    if not converged:
-        issue_warning(
-            f"the refit without family {family!r} did not converge cleanly: "
-            + report.describe_problems()
-            + "; its exact leave-one-family-out ELPD is uncertain (refit with more "
-            "warm-up, refit_params={'num_warmup': ...})", ConvergenceWarning)
-    return float(logsumexp(log_lik) - math.log(len(log_lik))), bool(converged)
+                                        posterior.scores_of(held_out), seed=refit.seed)
+    report = model.convergence_
+    problems = report.describe_problems() if report is not None and report.problems else None
+    return _RefitResult(float(logsumexp(log_lik) - math.log(len(log_lik))), problems, None,
+                        time.perf_counter() - start)
 
 
 def _with_exact(lofo: ELPDDataLOO, exact: Mapping[str, float], lpd: xr.DataArray
@@ -303,6 +327,7 @@ def fit_elpd(
     refit_params: Mapping[str, Any] | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> FitELPD:
     """PSIS-LOO and leave-one-family-out ELPD of one fit.
 
@@ -322,9 +347,14 @@ def fit_elpd(
     refit_params : mapping, optional
         Constructor keywords changed for the refits (e.g. ``{"num_samples": 1000}``).
     seed : int
-        Seed of the importance sampling of the exact values.
+        Seed of the importance sampling of the exact values (``seed + i`` for the i-th
+        family refitted, whatever order the refits finish in).
     log : callable, optional
         Receives a line per refit (progress).
+    executor : Executor, optional
+        Where the refits run (:mod:`sloth.executor`; default: in this process, one after
+        another, sharing compiled programs). On a Dask cluster they run at once, with the
+        same values.
 
     Returns
     -------
@@ -339,13 +369,14 @@ def fit_elpd(
     _check_log_likelihood(tree, name)
     return _fit_elpd(tree, model, name=name, refit_families=refit_families,
                      khat_threshold=khat_threshold, refit_params=refit_params, seed=seed,
-                     log=log)
+                     log=log, executor=executor)
 
 
 def _fit_elpd(tree: xr.DataTree, model: SlothModel | None, *, name: str,
               refit_families: bool | Sequence[str], khat_threshold: float,
               refit_params: Mapping[str, Any] | None, seed: int,
-              log: Callable[[str], None] | None) -> FitELPD:
+              log: Callable[[str], None] | None,
+              executor: Executor | None = None) -> FitELPD:
     """:func:`fit_elpd` of a tree with its log-likelihood (``model``: the fit behind it, for
     the refits; built from the tree when needed)."""
     reff = relative_efficiency(tree)
@@ -380,25 +411,36 @@ def _fit_elpd(tree: xr.DataTree, model: SlothModel | None, *, name: str,
     if len(flagged):
         if model is None:
             model = SlothModel.from_datatree(tree, source=f"fit {name!r}")
-        programs = ProgramCache()
-        for i, row in enumerate(flagged, start=1):
-            family = str(families.at[row, "family"])
+        overrides = {"n_skills": model.n_skills_, "anchors": list(model.anchors_),
+                     **dict(refit_params or {})}
+        refits = [_FamilyRefit(model.get_params(), overrides, model.table_,
+                               str(families.at[row, "family"]), seed + i)
+                  for i, row in enumerate(flagged, start=1)]
+        for i, (row, refit) in enumerate(zip(flagged, refits, strict=True), start=1):
             if log is not None:
-                log(f"{name}: refitting without family {family!r} ({i}/{len(flagged)}, "
+                log(f"{name}: refitting without family {refit.family!r} ({i}/{len(flagged)}, "
                     f"k-hat {families.at[row, 'khat']:.2f})")
-            start = time.perf_counter()
-            try:
-                value, converged = _exact_family_elpd(
-                    model, family, refit_params=refit_params or {}, programs=programs,
-                    seed=seed + i)
-            except SlothError as exc:
-                families.at[row, "method"] = f"psis (refit failed: {' '.join(str(exc).split())})"
-                continue
-            exact[family] = value
-            families.at[row, "elpd"] = value
+
+        def record(index: int, result: _RefitResult) -> None:
+            row, family = flagged[index], refits[index].family
+            if result.error is not None:
+                families.at[row, "method"] = f"psis (refit failed: {result.error})"
+                return
+            if result.problems is not None:
+                issue_warning(
+                    f"the refit without family {family!r} did not converge cleanly: "
+                    + result.problems + "; its exact leave-one-family-out ELPD is uncertain "
+                    "(refit with more warm-up, refit_params={'num_warmup': ...})",
+                    ConvergenceWarning)
+            exact[family] = result.elpd
+            families.at[row, "elpd"] = result.elpd
             families.at[row, "method"] = "refit"
-            families.at[row, "refit_seconds"] = time.perf_counter() - start
-            families.at[row, "refit_converged"] = converged
+            families.at[row, "refit_seconds"] = result.seconds
+            families.at[row, "refit_converged"] = result.problems is None
+
+        # in process the refits share compiled programs; a cache travels to a worker empty
+        map_tasks(partial(_exact_family_elpd, programs=ProgramCache()), refits,
+                  executor=executor, on_result=record)
     lpd = xr.DataArray(logsumexp(family_ll.to_numpy(), axis=(0, 1))
                        - math.log(family_ll.sizes["chain"] * family_ll.sizes["draw"]),
                        dims=("family",), coords={"family": family_ll["family"].to_numpy()})
@@ -495,6 +537,7 @@ def compare(
     method: str = "stacking",
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Compare fits of the same data by PSIS-LOO and leave-one-family-out ELPD.
 
@@ -516,6 +559,8 @@ def compare(
         Seed of the exact values' importance sampling.
     log : callable, optional
         Receives a line per refit.
+    executor : Executor, optional
+        Where each fit's refits run (see :func:`fit_elpd`).
 
     Returns
     -------
@@ -558,7 +603,7 @@ def compare(
     results = {
         name: _fit_elpd(trees[name], models[name], name=name, refit_families=refit_families,
                         khat_threshold=khat_threshold, refit_params=refit_params, seed=seed,
-                        log=log)
+                        log=log, executor=executor)
         for name in named
     }
     loo = _compare_table({n: r.loo for n, r in results.items()}, method)

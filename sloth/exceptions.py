@@ -66,6 +66,11 @@ class NotFittedError(SlothError, AttributeError):
     """A method that needs a fitted model was called before ``fit``."""
 
 
+class MissingDependencyError(SlothError, ImportError):
+    """An optional dependency is needed and not installed; the message names the install
+    command (e.g. ``pip install 'sloth-scaling[dask]'``)."""
+
+
 class SlothWarning(UserWarning):
     """Base class of sloth's warnings: its text is the message on one line."""
 

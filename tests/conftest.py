@@ -75,6 +75,18 @@ SINGLE_SCORE_FAMILY = "fam09"
 
 
 @pytest.fixture(scope="session")
+def cluster():
+    """An executor on a Dask ``LocalCluster`` of two worker processes, one thread each
+    (:meth:`sloth.executor.DaskExecutor.local`), for the tests of sweeps on Dask (started
+    once, on first use; skipped without Dask)."""
+    pytest.importorskip("distributed")
+    from sloth.executor import DaskExecutor
+
+    with DaskExecutor.local(2, threads_per_worker=1) as executor:
+        yield executor
+
+
+@pytest.fixture(scope="session")
 def comparison_fits():
     """``(table, {"d1": model, "d2": model})``: a small simulated leaderboard with two true
     skills (10 families, 6 benchmarks; family ``fam09`` keeps one model with one score)

@@ -3,6 +3,7 @@ same data, on a simulated leaderboard with two true skills (the ``comparison_fit
 of tests/conftest.py)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from scipy.special import logsumexp
@@ -140,6 +141,19 @@ def test_exact_refit_replaces_a_familys_psis_estimate(fits):
     assert SINGLE_SCORE_FAMILY not in result.high_khat_families()
     with pytest.raises(DataValidationError, match="not families of fit"):
         fit_elpd(fits["d2"], refit_families=["no-such-family"])
+
+
+@pytest.mark.slow  # two refits, each compiling its programs (about 100 s on 2 shared cores)
+def test_exact_refits_on_dask_workers_give_the_values_in_process(fits, cluster):
+    fast = {"num_warmup": 50, "num_samples": 50}
+    here = fit_elpd(fits["d2"], refit_families=[SINGLE_SCORE_FAMILY], refit_params=fast)
+    there = fit_elpd(fits["d2"], refit_families=[SINGLE_SCORE_FAMILY], refit_params=fast,
+                     executor=cluster)
+    columns = ["family", "khat", "elpd_psis", "elpd", "method", "refit_converged"]
+    pd.testing.assert_frame_equal(here.families[columns], there.families[columns],
+                                  check_exact=True)
+    assert here.families.set_index("family").at[SINGLE_SCORE_FAMILY, "method"] == "refit"
+    assert here.lofo.elpd == there.lofo.elpd and here.lofo.se == there.lofo.se
 
 
 def _with_scores(tree, change):

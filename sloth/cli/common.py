@@ -233,6 +233,34 @@ def write_figure(figure: Any, path: str | os.PathLike[str], *, dpi: int = 100) -
     atomic_write(path, lambda tmp: figure.savefig(tmp, format=fmt, dpi=dpi))
 
 
+def add_scheduler_option(parser: argparse.ArgumentParser | Any, what: str) -> None:
+    """``--scheduler ADDRESS|local:N``: where the independent tasks of a sweep run
+    (:func:`sloth.executor.executor_from_scheduler`); ``what`` names those tasks."""
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", default=None,
+        help=f"run {what} on a Dask cluster: the address of its scheduler "
+             "(tcp://HOST:8786, from `dask scheduler`; start each worker with `dask worker "
+             "ADDRESS --nthreads 1`), or local:N for N worker processes on this machine "
+             "(about one per core); needs pip install 'sloth-scaling[dask]'. The rows are "
+             "those of a run in process with OPENBLAS_NUM_THREADS=1, as Dask runs its "
+             "workers (default: in process, one after another)")
+
+
+def open_executor(scheduler: str | None) -> Any:
+    """The executor of ``--scheduler`` (a context manager), its errors naming the option."""
+    from sloth.executor import executor_from_scheduler
+
+    try:
+        return executor_from_scheduler(scheduler)
+    except (ValueError, OSError, SlothError) as exc:
+        message = f"--scheduler {scheduler}: {exc}"
+        try:
+            error = type(exc)(message)
+        except TypeError:  # a subclass with another constructor
+            error = DataValidationError(message)
+        raise error from None
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keep the descriptions' line breaks; show each option's default unless the help text
     already explains it (``None``/``False`` defaults are explained in words)."""

@@ -4,7 +4,7 @@ density.
 ::
 
     sloth compare FIT.nc FIT.nc ... [--names A,B,...] [--refit-families [F1,F2,...]]
-                  [--refit-warmup N] [--refit-samples N] [--json]
+                  [--refit-warmup N] [--refit-samples N] [--scheduler ADDRESS] [--json]
 
 Each FIT is a posterior written by ``sloth fit --out`` (or :meth:`SlothModel.save`) of the
 same data. The command prints two tables in the same order of fits (best PSIS-LOO first):
@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from sloth.cli.common import (
     HelpFormatter,
+    add_scheduler_option,
     captured_warnings,
     int_in,
+    open_executor,
     print_json,
     print_warning,
     split_list,
@@ -90,6 +92,7 @@ def add_compare_parser(sub: Any) -> None:
     parser.add_argument("--refit-samples", metavar="N", default=None,
                         type=int_in(1, None, "the refits' number of draws"),
                         help="draws per chain of each refit (default: the fit's own)")
+    add_scheduler_option(parser, "the refits of --refit-families")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object on stdout instead of the tables")
     parser.set_defaults(func=cmd_compare)
@@ -130,6 +133,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     fits = _inputs(args)
     from sloth.comparison import compare
 
+    if args.scheduler is not None and args.refit_families is False:
+        raise DataValidationError("--scheduler runs the refits of --refit-families, and none "
+                                  "were asked for. Fix: add --refit-families, or drop "
+                                  "--scheduler")
+
     refit_params = {}
     if args.refit_warmup is not None:
         refit_params["num_warmup"] = args.refit_warmup
@@ -140,8 +148,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"[sloth] {message}", file=sys.stderr, flush=True)
 
     with contextlib.redirect_stdout(sys.stderr), captured_warnings(ConvergenceWarning) as seen:
-        table = compare(fits, refit_families=args.refit_families, refit_params=refit_params,
-                        log=log)
+        with open_executor(args.scheduler) as executor:
+            table = compare(fits, refit_families=args.refit_families,
+                            refit_params=refit_params, log=log, executor=executor)
     for message in seen:
         print_warning(message)
     if args.json:

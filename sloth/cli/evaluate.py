@@ -12,12 +12,15 @@ from sloth import defaults
 from sloth.cli.common import (
     HelpFormatter,
     add_force_option,
+    add_scheduler_option,
     check_figure_out,
     check_out,
     float_option,
     int_in,
+    open_executor,
     print_json,
     skills_option,
+    write_csv,
     write_figure,
 )
 from sloth.evaluation.protocol import DEFAULT_CUTOFF_QUANTILE, MIN_COMPUTE_RATIO
@@ -74,7 +77,9 @@ def add_evaluate_parser(sub: Any) -> None:
             "predicted, those in between left out) or compute-cutoff (every model at or "
             "below --compute-cutoff FLOPs in the fit, every model above it predicted). "
             "Writes one row per method, held-out model and benchmark to --out (as each fit "
-            "finishes, so an interrupted run keeps its rows) and prints family-averaged MAE, "
+            "finishes, so an interrupted run keeps its rows, and --resume goes on from them; "
+            "at the end in the order of the tasks) "
+            "and prints family-averaged MAE, "
             "MAE per benchmark, coverage of the central 50, 80, 90 and 95%% predictive "
             "intervals, interval width and CRPS. Each row carries its interval bounds, "
             "whether they cover the score and its PIT value; --pit-figure draws the PIT "
@@ -86,6 +91,8 @@ def add_evaluate_parser(sub: Any) -> None:
             "--out predictions.csv\n"
             "  sloth evaluate --splits splits.json --out zero.csv --zero-shot --benchmarks v1\n"
             "  sloth evaluate --splits splits.json --out p.csv --pit-figure pit.png\n"
+            "  sloth evaluate --splits splits.json --out p.csv --scheduler local:2\n"
+            "  sloth evaluate --splits splits.json --out p.csv --resume   # after a stop\n"
             "  sloth evaluate --splits splits.json --out p.csv --k 1 --groups bloom,opt "
             "--methods sloth\n"
             "  sloth evaluate --protocol scale-up --splits "
@@ -124,6 +131,11 @@ def add_evaluate_parser(sub: Any) -> None:
                         "suffix: .png, .pdf, .svg, ...; an existing file is refused "
                         "without --force; default: no figure)")
     add_force_option(p)
+    p.add_argument("--resume", action="store_true",
+                   help="go on with an --out file that a stopped run (with the same options) "
+                        "wrote: its tasks are kept, the others run and are appended (without "
+                        "an --out file: a new run)")
+    add_scheduler_option(p, "the held-out groups (one fit each)")
     p.add_argument("--zero-shot", action="store_true",
                    help="hold out whole families (k = 0), predicting the splits' test models")
     p.add_argument("--data", metavar="PATH", default=None,
@@ -193,6 +205,32 @@ def write_pit_figure(predictions: Any, path: str | Path, *, bins: int = 10,
     return Path(path)
 
 
+def _resumed_rows(out: Path, methods: list[str]) -> Any:
+    """The rows of the ``--out`` file being resumed, refused when another run wrote them
+    (other columns, or other methods than ``methods``)."""
+    import pandas as pd
+
+    from sloth.evaluation.harness import PREDICTION_COLUMNS
+
+    try:
+        rows = pd.read_csv(out)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataValidationError(f"--resume: --out {str(out)!r} is not a predictions file "
+                                  f"({exc}). Fix: --force to start over") from None
+    if list(rows.columns) != list(PREDICTION_COLUMNS):
+        raise DataValidationError(
+            f"--resume: --out {str(out)!r} does not have the columns sloth evaluate writes "
+            "(another program's file, or an older version's). Fix: --force to start over, or "
+            "another --out")
+    written = sorted(set(rows["method"].astype(str)))
+    if len(rows) and written != sorted(methods):
+        raise DataValidationError(
+            f"--resume: --out {str(out)!r} has rows of the methods {written} and this run "
+            f"runs {sorted(methods)}. Fix: resume with the --methods of the stopped run, "
+            "or --force to start over")
+    return rows
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``sloth evaluate``."""
     import pandas as pd
@@ -204,6 +242,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         INTERVALS,
         baseline_forecaster,
         evaluate,
+        finished_tasks,
         format_summary,
         reference_table,
         sloth_forecaster,
@@ -235,7 +274,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"--methods {unknown or args.methods}: allowed are {SLOTH_METHOD!r} and "
             f"{sorted(BASELINES)}"
         )
-    out = check_out(args.out, force=args.force) if args.out is not None else None
+    if args.resume and args.force:
+        raise DataValidationError("--resume keeps the --out file's rows and --force replaces "
+                                  "them: give one of the two")
+    out = (check_out(args.out, force=args.force or args.resume)
+           if args.out is not None else None)
     splits_out = (check_out(args.write_splits, force=args.force, option="--write-splits")
                   if args.write_splits is not None else None)
     figure = None
@@ -294,16 +337,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                             seed=args.seed))
         else:
             methods.append(baseline_forecaster(name, seed=args.seed))
-    if out.exists():  # --force was given (check_out refuses it otherwise)
+    earlier = None
+    if out.exists() and args.resume:
+        earlier = _resumed_rows(out, [m.name for m in methods])
+        print(f"[sloth evaluate] resuming {out}: {len(finished_tasks(earlier))} task(s) "
+              "done", file=sys.stderr, flush=True)
+    elif out.exists():  # --force was given (check_out refuses it otherwise)
         os.remove(out)
 
     def append(rows: pd.DataFrame) -> None:
         rows.to_csv(out, mode="a", header=not out.exists(), index=False)
 
-    predictions = evaluate(
-        protocol, load_table, methods, zero_shot=args.zero_shot, settings=args.benchmarks,
-        ks=args.k, groups=args.groups, on_task=append,
-    )
+    with open_executor(args.scheduler) as executor:
+        predictions = evaluate(
+            protocol, load_table, methods, zero_shot=args.zero_shot, settings=args.benchmarks,
+            ks=args.k, groups=args.groups, on_task=append, resume=earlier, executor=executor,
+        )
+    # appended as each task finished (on a cluster: in any order); now in the tasks' order
+    write_csv(predictions, out)
     summary = summarize(predictions)
     if figure is not None:
         write_pit_figure(predictions, figure)

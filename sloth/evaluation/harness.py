@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,8 @@ import pandas as pd
 from sloth import defaults
 from sloth.data.table import FAMILY, MODEL, ScoreTable
 from sloth.evaluation.protocol import Protocol, Task, split_tasks
-from sloth.exceptions import ConvergenceWarning, ExtrapolationWarning
+from sloth.exceptions import ConvergenceWarning, DataValidationError, ExtrapolationWarning
+from sloth.executor import Executor, map_tasks
 
 #: Central predictive intervals the harness reports, by level in percent: the columns of
 #: their lower and upper bounds (the draws' quantiles (100 - level) / 200 and
@@ -236,6 +238,11 @@ class Forecaster:
     ``run(task) -> (draws, fit_seconds, point)`` with predictive draws shaped
     (S, n_test, J) in the order of ``task.test`` and ``task.table.benchmarks``, and the
     method's point prediction (n_test, J), or ``None`` for the mean of the draws.
+
+    A forecaster with a ``recipe`` (those of :func:`sloth_forecaster` and
+    :func:`baseline_forecaster`) travels to another process (a Dask worker, see
+    :mod:`sloth.executor`) as its recipe and arrives new: without the fits and compiled
+    programs it holds here, and with empty records. One without is serialised as it is.
     """
 
     name: str
@@ -243,6 +250,19 @@ class Forecaster:
     fits: list[dict[str, Any]] = field(default_factory=list)
     #: How each held-out family of each task was conditioned (sloth: method, k-hat, ESS).
     conditioning: list[dict[str, Any]] = field(default_factory=list)
+    #: ``recipe() -> Forecaster``: a new forecaster of the same method (module-level
+    #: callables and data only, so that Dask's serialisation carries it by reference).
+    recipe: Callable[[], Forecaster] | None = None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self.recipe is not None:
+            return _call, (self.recipe,)
+        return super().__reduce_ex__(protocol)
+
+
+def _call(recipe: Callable[[], Forecaster]) -> Forecaster:
+    """``recipe()``: how a :class:`Forecaster` with a recipe is unpickled."""
+    return recipe()
 
 
 def sloth_forecaster(
@@ -365,7 +385,8 @@ def sloth_forecaster(
                 record(task, records)
         return draws, seconds, None
 
-    forecaster = Forecaster(name, run)
+    forecaster = Forecaster(name, run, recipe=partial(
+        sloth_forecaster, dict(options or {}), conditioning=conditioning, seed=seed, name=name))
     return forecaster
 
 
@@ -428,7 +449,8 @@ def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forec
         z = np.random.default_rng(seed).standard_normal((draws, *shape))
         return np.clip(wide["mean"] + sd * z, 0.0, 1.0), seconds, wide["mean"]
 
-    return Forecaster(name, run)
+    return Forecaster(name, run, recipe=partial(baseline_forecaster, name, draws=draws,
+                                                seed=seed))
 
 
 def _task_rows(task: Task, method: str, draws: np.ndarray, seconds: float,
@@ -473,6 +495,8 @@ def evaluate(
     groups: Sequence[str] | None = None,
     progress: bool = True,
     on_task: Callable[[pd.DataFrame], None] | None = None,
+    resume: pd.DataFrame | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Run a protocol: every task of its splits, with every method.
 
@@ -497,13 +521,32 @@ def evaluate(
     progress : bool
         One line per task on stderr.
     on_task : callable, optional
-        Called with each task's rows as they are made (e.g. to append them to a file).
+        Called in this process with each task's rows (every method's) as they are made,
+        e.g. to append them to a file.
+    resume : DataFrame, optional
+        The rows a stopped sweep wrote (through ``on_task``): their tasks are not run again
+        (nor passed to ``on_task``) and their rows are returned in their place.
+    executor : Executor, optional
+        Where the tasks run (:mod:`sloth.executor`; default: in this process, one after
+        another). The tasks of one held-out group are one unit of work (with
+        ``conditioning="forecast"`` one fit serves them); on a Dask cluster the units run
+        at once, each with new methods built from their recipes (:class:`Forecaster`),
+        and their records are added to ``methods``' as each unit finishes. Every task is
+        deterministic given the methods' seeds, so the rows come back in the same order and
+        are the same on every executor (bar ``fit_seconds``; with NumPy's BLAS on one
+        thread here as in Dask's workers, see :mod:`sloth.executor`).
 
     Returns
     -------
     DataFrame
         Columns :data:`PREDICTION_COLUMNS`: one row per method, held-out model and
-        benchmark.
+        benchmark, in the order of the tasks (those of ``resume`` included); ``on_task``
+        receives them in the order they finish.
+
+    Raises
+    ------
+    DataValidationError
+        ``resume`` has rows of tasks that this run does not have.
     """
     tables: dict[tuple[str, ...], ScoreTable] = {}
     splits = [s for s in protocol.splits
@@ -528,30 +571,132 @@ def evaluate(
                       if groups is None or "+".join(t.group) in groups]
     if not tasks:
         raise ValueError(f"no task matches groups={groups}")
-    # tasks of one family group together, so that a fit can serve several of them
-    order = {key: i for i, key in enumerate(dict.fromkeys(
-        (t.split.benchmark_list, t.group) for t in tasks))}
-    tasks.sort(key=lambda t: order[(t.split.benchmark_list, t.group)])
-    frames = []
+    # tasks of one family group together, so that a fit can serve several of them: each
+    # group is one unit of work of the executor, and the rows come in this order
+    units: dict[tuple, list[Task]] = {}
+    for task in tasks:
+        units.setdefault((task.split.benchmark_list, task.group), []).append(task)
+    ordered = [task_key(t) for unit in units.values() for t in unit]
+    earlier = _rows_by_task(resume, ordered)
+    work = [todo for unit in units.values()
+            if (todo := [t for t in unit if task_key(t) not in earlier])]
+    computed: dict[TaskKey, pd.DataFrame] = {}
     start = time.perf_counter()
-    for done, task in enumerate(tasks, 1):
-        rows = []
-        for method in methods:
-            draws, seconds, point = method.run(task)
-            rows.append(_task_rows(task, method.name, draws, seconds, point))
-        rows = pd.concat(rows, ignore_index=True)
-        frames.append(rows)
-        if on_task is not None:
-            on_task(rows)
-        if progress:
-            mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
-            text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
-            print(f"[sloth evaluate] {done}/{len(tasks)} {task.split.label} "
-                  f"{'+'.join(task.group)} (k={task.k}, {len(task.test)} models): MAE "
-                  f"{text}; {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+    def deliver(index: int, result: _UnitResult) -> None:
+        for method, fits, conditioning in zip(methods, result.fits, result.conditioning,
+                                              strict=True):
+            method.fits.extend(fits)
+            method.conditioning.extend(conditioning)
+        for task, rows in zip(work[index], result.rows, strict=True):
+            computed[task_key(task)] = rows
+            if on_task is not None:
+                on_task(rows)
+            if progress:
+                mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
+                text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
+                print(f"[sloth evaluate] {len(computed) + len(earlier)}/{len(ordered)} "
+                      f"{task.split.label} {'+'.join(task.group)} (k={task.k}, "
+                      f"{len(task.test)} models): MAE {text}; "
+                      f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+    map_tasks(partial(_run_unit, methods=tuple(methods)), work, executor=executor,
+              on_result=deliver)
+    # in the order of the tasks, whatever ran first
+    frames = [computed[key] if key in computed else earlier[key] for key in ordered]
     if not frames:
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     return pd.concat(frames, ignore_index=True)
+
+
+def _rows_by_task(resume: pd.DataFrame | None, tasks: Sequence[TaskKey]
+                  ) -> dict[TaskKey, pd.DataFrame]:
+    """The rows of ``resume`` (a stopped sweep's) by task; an error names the tasks of
+    ``resume`` that are not among ``tasks`` (those of the run resuming it)."""
+    if resume is None or resume.empty:
+        return {}
+    positions: dict[TaskKey, list[int]] = {}
+    for i, key in enumerate(_row_keys(resume)):
+        positions.setdefault(key, []).append(i)
+    by_task = {key: resume.iloc[rows].reset_index(drop=True)
+               for key, rows in positions.items()}
+    foreign = [key for key in by_task if key not in set(tasks)]
+    if foreign:
+        raise DataValidationError(
+            f"the rows to resume have tasks that this run does not have, e.g. {foreign[:3]} "
+            f"(benchmarks, k, observed models, held-out families): they were written by a run "
+            "with other splits, benchmarks, k or groups. Fix: resume with the options of the "
+            "stopped run, or start over")
+    return by_task
+
+
+@dataclass(frozen=True)
+class _UnitResult:
+    """What one unit of :func:`evaluate` (the tasks of one held-out group) sends back: each
+    task's rows, and the records each method gained (its ``fits`` and ``conditioning``)."""
+
+    rows: list[pd.DataFrame]
+    fits: list[list[dict[str, Any]]]
+    conditioning: list[list[dict[str, Any]]]
+
+
+def _run_unit(tasks: Sequence[Task], methods: Sequence[Forecaster]) -> _UnitResult:
+    """Every method on each task of ``tasks`` (one held-out group: a fit serves several).
+
+    Runs wherever the executor sends it; the records the methods gain are taken from them
+    and returned, and :func:`evaluate` puts them back on its own methods (in process the
+    same objects; on a Dask worker new ones built from their recipes).
+    """
+    marks = [(len(m.fits), len(m.conditioning)) for m in methods]
+    rows = []
+    for task in tasks:
+        rows.append(pd.concat([_task_rows(task, method.name, *method.run(task))
+                               for method in methods], ignore_index=True))
+
+    def take(records: list[dict[str, Any]], mark: int) -> list[dict[str, Any]]:
+        new = records[mark:]
+        del records[mark:]
+        return new
+
+    return _UnitResult(
+        rows=rows,
+        fits=[take(m.fits, mark) for m, (mark, _) in zip(methods, marks, strict=True)],
+        conditioning=[take(m.conditioning, mark)
+                      for m, (_, mark) in zip(methods, marks, strict=True)])
+
+
+#: What identifies a task in a predictions table: its benchmark group, its split's ``k``,
+#: its observed models per held-out family and its '+'-joined held-out families (the
+#: columns :data:`TASK_COLUMNS`).
+TaskKey = tuple[str, int, int, str]
+TASK_COLUMNS = ("benchmarks", "split_k", "observed_models_per_test_family", "test_families")
+
+
+def task_key(task: Task) -> TaskKey:
+    """The key of ``task`` (:data:`TaskKey`), as its rows of :func:`evaluate` spell it."""
+    return (str(task.split.benchmarks), int(task.split.k), int(task.k), "+".join(task.group))
+
+
+def finished_tasks(predictions: pd.DataFrame) -> set[TaskKey]:
+    """The tasks that have rows in ``predictions`` (written by :func:`evaluate`, whose
+    ``on_task`` receives each task's rows of every method at once).
+
+    Raises
+    ------
+    DataValidationError
+        ``predictions`` lacks a column of :data:`TASK_COLUMNS`.
+    """
+    return set(_row_keys(predictions))
+
+
+def _row_keys(predictions: pd.DataFrame) -> list[TaskKey]:
+    """The task of each row of ``predictions``."""
+    missing = [c for c in TASK_COLUMNS if c not in predictions]
+    if missing:
+        raise DataValidationError(f"the predictions lack the columns {missing}: they were not "
+                                  "written by sloth evaluate")
+    return [(str(b), int(s), int(k), str(g))
+            for b, s, k, g in predictions[list(TASK_COLUMNS)].itertuples(index=False)]
 
 
 def summarize(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -352,6 +352,11 @@ class ProgramCache:
         self._programs: dict[tuple, Programs] = {}
         self._sites: dict[tuple, ModelSites] = {}
 
+    def __reduce__(self) -> tuple:
+        """A cache travels to another process (a Dask worker) empty: compiled programs
+        belong to the process that compiled them."""
+        return type(self), (self.max_entries,)
+
     def __len__(self) -> int:
         """Sets of programs held."""
         return len(self._programs)
