@@ -109,7 +109,7 @@ def _figure(rows: pd.DataFrame, verdict: pd.DataFrame, path: Path, seed: int) ->
     # (np.linspace of a DataArray); pot_c draws the same Δ-ECDF, and the band is added below
     pc = plot_ecdf_pit(tree, sample_dims=["simulation"], method="pot_c",
                        envelope_prob=BAND_PROB, col_wrap=6,
-                       figure_kwargs={"figsize": (20, 15)})
+                       figure_kwargs={"figsize": (20, 18)})
     for name, pit in data.items():
         band = ecdf_band(pit.to_numpy(), prob=BAND_PROB, seed=seed)
         ax = pc.get_viz("plot", name)
