@@ -404,12 +404,7 @@ class SlothModel:
         return replace(data, extra_covariates=extra)
 
     def _inv_items(self, benchmarks: Sequence[str]) -> np.ndarray:
-        registry = self.registry or default_registry()
-        out = []
-        for b in benchmarks:
-            n_items = registry.get(b).n_items if b in registry else None
-            out.append(1.0 / n_items if n_items else 0.0)
-        return np.asarray(out)
+        return (self.registry or default_registry()).inv_items(benchmarks)
 
     def fit(self, data: ScoreTable | pd.DataFrame, *,
             programs: ProgramCache | None = None) -> Self:

@@ -194,6 +194,22 @@ class BenchmarkRegistry:
         """Item count of ``name`` (``None`` if unknown)."""
         return self.get(name).n_items
 
+    def inv_items(self, names: Sequence[str]) -> np.ndarray:
+        """``1 / n_items`` of several benchmarks, 0 where the item count is unknown or the
+        benchmark is not registered: the binomial part of a score's noise
+        (:func:`sloth.model.observation_scale`), which is left out without an item count.
+
+        Parameters
+        ----------
+        names : sequence of str, length J
+
+        Returns
+        -------
+        ndarray of float, shape (J,)
+        """
+        counts = [self._infos[n].n_items if n in self._infos else None for n in names]
+        return np.array([1.0 / c if c else 0.0 for c in counts], dtype=float)
+
     def floors(self, names: Sequence[str], *, interface: Interface = "python") -> np.ndarray:
         """Guessing floors of several benchmarks.
 

@@ -76,6 +76,34 @@ def crps_from_draws(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return first - 0.5 * spread
 
 
+def draws_below(draws: np.ndarray, observed: np.ndarray, *, name: str = "observed"
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """How many draws lie below each value, and how many equal it.
+
+    Parameters
+    ----------
+    draws : ndarray, shape (S, ...)
+    observed : ndarray, shape (...)
+    name : str
+        How the error message names ``observed``.
+
+    Returns
+    -------
+    below, ties : int ndarrays, shape (...)
+
+    Raises
+    ------
+    ValueError
+        If ``draws`` is not shaped ``(S, *observed.shape)``.
+    """
+    draws = np.asarray(draws, dtype=float)
+    observed = np.asarray(observed, dtype=float)
+    if draws.shape[1:] != observed.shape:
+        raise ValueError(f"draws have shape {draws.shape} and {name} {observed.shape}: "
+                         f"draws must be shaped (S, *{name}.shape)")
+    return (draws < observed[None]).sum(axis=0), (draws == observed[None]).sum(axis=0)
+
+
 def pit_from_draws(draws: np.ndarray, observed: np.ndarray, *,
                    seed: int | np.random.Generator = 0) -> np.ndarray:
     """Probability integral transform of observed values under sample forecasts.
@@ -104,11 +132,7 @@ def pit_from_draws(draws: np.ndarray, observed: np.ndarray, *,
     """
     draws = np.asarray(draws, dtype=float)
     observed = np.asarray(observed, dtype=float)
-    if draws.shape[1:] != observed.shape:
-        raise ValueError(f"draws have shape {draws.shape} and observed {observed.shape}: "
-                         f"draws must be shaped (S, *observed.shape)")
-    below = (draws < observed[None]).sum(axis=0)
-    ties = (draws == observed[None]).sum(axis=0)
+    below, ties = draws_below(draws, observed)
     rng = np.random.default_rng(seed)
     pit = (below + rng.uniform(size=observed.shape) * ties) / draws.shape[0]
     return np.where(np.isnan(observed), np.nan, pit)

@@ -8,14 +8,21 @@ Regenerate the committed synthetic leaderboard with::
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import jax
 import numpy as np
+from numpyro.infer import Predictive
 
+from sloth.data.registry import BENCHMARK_GROUPS, default_registry
 from sloth.data.table import ScoreTable
+from sloth.inference.programs import model_kwargs
 from sloth.model import maths
-from sloth.model.design import CovariateScaler
+from sloth.model.design import CovariateScaler, FitArrays
+from sloth.model.priors import default_priors
+from sloth.model.skill_model import skill_model
+from sloth.model.structure import ModelStructure
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,6 @@ class SimulationTruth:
 
 
 def _default_benchmarks(n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    from sloth.data.registry import BENCHMARK_GROUPS, default_registry
-
     registry = default_registry()
     names = list(BENCHMARK_GROUPS["all"])
     if n <= len(names):
@@ -55,6 +60,33 @@ def _default_benchmarks(n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         [(registry.get(b).n_items or 1000) if b in registry else 1000 for b in names], dtype=float
     )
     return names, floors, items
+
+
+def _draw_families(
+    rng: np.random.Generator, n_families: int, models_per_family: tuple[int, int]
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """Model names, families, sizes and token counts of simulated families (the design).
+
+    Family ``famFF`` gets a token budget log-uniform in 1e11..1e13 and ``models_per_family``
+    (inclusive range) sizes log-uniform in 1e8..1e11, named ``famFF-mK`` from the smallest;
+    each model's tokens scatter around the budget by 0.1 in log10.
+
+    Returns
+    -------
+    models, family : list of str, length n
+    params, tokens : ndarray, shape (n,)
+    """
+    models, family, params, tokens = [], [], [], []
+    for f in range(n_families):
+        size = rng.integers(models_per_family[0], models_per_family[1] + 1)
+        budget = 10 ** rng.uniform(11, 13)
+        sizes = np.sort(10 ** rng.uniform(8, 11, size=size))
+        for k, n_par in enumerate(sizes):
+            models.append(f"fam{f:02d}-m{k}")
+            family.append(f"fam{f:02d}")
+            params.append(n_par)
+            tokens.append(budget * 10 ** rng.normal(0, 0.1))
+    return models, family, np.array(params), np.array(tokens)
 
 
 def simulate_leaderboard(
@@ -121,17 +153,7 @@ def simulate_leaderboard(
     items = np.asarray(n_items if n_items is not None else default_items, dtype=float)
     inv_items = np.where(items > 0, 1.0 / np.maximum(items, 1.0), 0.0)
 
-    models, family, params, tokens = [], [], [], []
-    for f in range(n_families):
-        size = rng.integers(models_per_family[0], models_per_family[1] + 1)
-        budget = 10 ** rng.uniform(11, 13)
-        sizes = np.sort(10 ** rng.uniform(8, 11, size=size))
-        for k, n_par in enumerate(sizes):
-            models.append(f"fam{f:02d}-m{k}")
-            family.append(f"fam{f:02d}")
-            params.append(n_par)
-            tokens.append(budget * 10 ** rng.normal(0, 0.1))
-    params_arr, tokens_arr = np.array(params), np.array(tokens)
+    models, family, params_arr, tokens_arr = _draw_families(rng, n_families, models_per_family)
     scaler = CovariateScaler.fit(params_arr, tokens_arr)
     x = scaler.transform(params_arr, tokens_arr)
     family_index = np.array([int(f[3:]) for f in family])
@@ -186,6 +208,137 @@ def simulate_leaderboard(
         scaler=scaler,
         family_benchmark_effect=effect,
     )
+    return table, truth
+
+
+@dataclass(frozen=True)
+class PriorDraw:
+    """Parameters drawn from the skill model's own prior, and the mean scores they give.
+
+    Attributes
+    ----------
+    sites : dict of str to ndarray
+        One draw of every sample site and deterministic of
+        :func:`sloth.model.skill_model.skill_model`, without a draw axis: ``skill_slope``
+        (P, d), ``family_scale`` (d,), ``family_efficiency`` (F, d), ``loading`` (J, d) and
+        ``loading_free`` (J - d, d), ``intercept`` and ``noise_scale`` (J,), ``link_shape``
+        and ``link_ceiling`` (J,) where the link has them, ``noise_df`` (Student-t noise),
+        ``family_corr_chol`` (d, d) when d > 1, and ``scores`` (n * J,), the simulated
+        scores of every model (row-major: model, then benchmark).
+    structure : ModelStructure
+        The anchored structure the draw came from (anchor ``k`` is benchmark ``k``; centred
+        family efficiencies): the model a fit with ``anchors=anchors`` samples.
+    anchors : list of str, length d
+        Anchor benchmark of each skill.
+    scaler : CovariateScaler
+        Standardization of the covariates the parameters act on.
+    mean_score : ndarray, shape (n, J)
+        Mean score of every model on every benchmark.
+    """
+
+    sites: dict[str, np.ndarray]
+    structure: ModelStructure
+    anchors: list[str]
+    scaler: CovariateScaler
+    mean_score: np.ndarray
+
+
+def simulate_from_prior(
+    *,
+    n_families: int = 10,
+    models_per_family: tuple[int, int] = (3, 4),
+    n_benchmarks: int = 6,
+    n_skills: int = 1,
+    link: str = "flexible",
+    noise: str = "student_t",
+    priors: Mapping[str, float] | None = None,
+    held_out_families: int = 0,
+    seed: int = 0,
+) -> tuple[ScoreTable, PriorDraw]:
+    """Simulate a leaderboard whose truth is drawn from the prior of the model that fits it.
+
+    The parameters are one draw of :func:`sloth.model.skill_model.skill_model` with no
+    scores observed (``numpyro.infer.Predictive``), and the scores are the model's own draws
+    given them, so that a fit of the same model (``SlothModel`` with ``anchors``, ``link``,
+    ``noise``, ``priors`` as here, ``family_benchmark_effects=False``) has the simulation's
+    joint distribution as its prior: what simulation-based calibration needs
+    (:mod:`sloth.evaluation.sbc`). :func:`simulate_leaderboard` instead fixes the truth by
+    hand.
+
+    Parameters
+    ----------
+    n_families : int
+        Number of families F (those held out included).
+    models_per_family : (int, int)
+        Inclusive range of the number of models per family (sizes and tokens as in
+        :func:`simulate_leaderboard`).
+    n_benchmarks : int
+        Number of benchmarks J: the first of the Open LLM Leaderboard benchmarks (floors and
+        item counts from the default registry), then ``synthetic_KK`` ones (floor 0.25, no
+        item count).
+    n_skills : int
+        Number of skills d; anchor ``k`` is benchmark ``k``.
+    link : {"logistic", "richards", "ceiling", "flexible"}
+    noise : {"student_t", "normal"}
+    priors : mapping, optional
+        Overrides of :data:`sloth.model.DEFAULT_PRIORS`.
+    held_out_families : int, default 0
+        The last families that a fit will not see: the covariates are standardized on the
+        other families' models, as a fit to those standardizes them, so that the drawn slopes
+        act on the fit's scale.
+    seed : int
+        Seed of the design (NumPy) and of the draw (JAX): the same seed, the same table.
+
+    Returns
+    -------
+    table : ScoreTable
+        Every model of every family, each scored on every benchmark. The scores are the
+        model's Student-t (or Normal) draws, not clipped to [0, 1], so that they follow the
+        likelihood a fit uses (``SlothModel.fit`` takes them as they are); clip them where a
+        reported score is wanted (a forecast's predictive draws are clipped).
+    truth : PriorDraw
+
+    Raises
+    ------
+    ValueError
+        If ``held_out_families`` leaves no family to fit or ``n_benchmarks <= n_skills``.
+    """
+    if not 0 <= held_out_families < n_families:
+        raise ValueError(f"held_out_families={held_out_families!r} must be in 0..n_families-1 "
+                         f"({n_families - 1}): a fit needs at least one family")
+    if n_benchmarks <= n_skills:
+        raise ValueError(f"n_benchmarks={n_benchmarks!r} cannot identify n_skills={n_skills!r}:"
+                         f" use n_benchmarks > n_skills")
+    rng = np.random.default_rng(seed)
+    models, family, params, tokens = _draw_families(rng, n_families, models_per_family)
+    names, floors, _ = _default_benchmarks(n_benchmarks)
+    inv_items = default_registry().inv_items(names)
+    family_index = np.array([int(f[3:]) for f in family])
+    fitted = family_index < n_families - held_out_families
+    scaler = CovariateScaler.fit(params[fitted], tokens[fitted])
+    n, J = len(models), len(names)
+    rows, cols = np.divmod(np.arange(n * J), J)
+    arrays = FitArrays(
+        covariates=scaler.transform(params, tokens), family_index=family_index,
+        obs_model=rows.astype(np.int32), obs_benchmark=cols.astype(np.int32),
+        scores=np.zeros(n * J), floors=floors, inv_items=inv_items)
+    structure = ModelStructure(
+        n_families=n_families, n_benchmarks=J, n_covariates=len(scaler.names),
+        n_skills=n_skills, anchors=tuple(range(n_skills)), noise=noise,
+        priors=default_priors(priors), centered=True, link=link)
+    draw = Predictive(skill_model, num_samples=1)(
+        jax.random.key(seed), **model_kwargs(arrays, structure, observed=False))
+    sites = {k: np.asarray(v[0], dtype=float) for k, v in draw.items()}
+    skills = maths.compute_skills(sites["family_efficiency"], sites["skill_slope"],
+                                  arrays.covariates, family_index)
+    mean = maths.link_mean(
+        maths.linear_predictor(skills, sites["loading"], sites["intercept"]), floors,
+        **maths.link_parameters(sites))
+    table = ScoreTable(
+        models=tuple(models), family=tuple(family), params=params, tokens=tokens,
+        benchmarks=tuple(names), floors=floors, scores=sites["scores"].reshape(n, J))
+    truth = PriorDraw(sites=sites, structure=structure, anchors=list(names[:n_skills]),
+                      scaler=scaler, mean_score=mean)
     return table, truth
 
 

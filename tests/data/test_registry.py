@@ -157,3 +157,12 @@ def test_module_register_benchmark_uses_default(restore_default: BenchmarkRegist
     assert default_registry().floor("MyNewBench") == 0.2
     with pytest.raises(ValueError, match="MyNewBench"):
         register_benchmark("MyNewBench", 0.3)
+
+
+def test_inv_items_is_zero_without_an_item_count() -> None:
+    reg = BenchmarkRegistry()
+    reg.register("Counted", 0.25, n_items=400)
+    reg.register("Uncounted", 0.0)
+    # an unregistered name gets no binomial noise either, as in a fit
+    np.testing.assert_array_equal(reg.inv_items(["Counted", "Uncounted", "Unknown"]),
+                                  [1 / 400, 0.0, 0.0])
