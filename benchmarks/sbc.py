@@ -8,8 +8,8 @@ skill slopes, free loadings, family scale, and the held-out family's largest mod
 forecasts (noisy score zero-shot, noiseless mean zero-shot, noisy score given the family's
 smallest model). Rows are appended to ``benchmarks/out/sbc_<tag>.jsonl`` (one JSON object a
 line) as each simulation finishes, so a stopped run resumes where it stopped (seeds already
-in the file are skipped); the simulations are independent, so they could as well run on a
-task executor.
+in the file are skipped). The simulations are independent tasks of :mod:`sloth.executor`:
+in process by default, on a Dask cluster with ``--scheduler ADDRESS|local:N``.
 
 ``--report`` computes the verdicts (:func:`sloth.evaluation.sbc.calibration`: the 99%
 simultaneous ECDF band and ArviZ's ``pot_c`` uniformity test per quantity), writes them to
@@ -28,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,9 +61,25 @@ def read_rows(path: Path) -> pd.DataFrame:
     return pd.read_json(path, lines=True, dtype=False) if path.exists() else pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """One simulation as a task of :func:`sloth.evaluation.sbc.simulate_once`: a seed in,
+    its row out; ``programs`` keeps the compiled programs of a process (a Dask worker gets
+    an empty cache of its own)."""
+
+    settings: Any
+    programs: Any
+
+    def __call__(self, seed: int) -> dict:
+        from sloth.evaluation.sbc import simulate_once
+
+        return simulate_once(seed, self.settings, programs=self.programs)
+
+
 def run(args: argparse.Namespace) -> None:
     import sloth
-    from sloth.evaluation.sbc import simulate_once
+    from sloth.cli.common import open_executor
+    from sloth.executor import map_tasks
     from sloth.inference import ProgramCache
 
     sloth.configure(host_devices=2)
@@ -73,15 +91,18 @@ def run(args: argparse.Namespace) -> None:
         path.unlink(missing_ok=True)
     rows = read_rows(path)
     done = set(rows["seed"]) if len(rows) else set()
-    programs = ProgramCache()  # every simulation has the same padded shapes
-    for seed in range(args.start, args.start + args.simulations):
-        if seed in done:
-            continue
-        row = simulate_once(seed, settings, programs=programs)
-        with path.open("a") as out:  # one line per finished simulation: resumable
+    seeds = [s for s in range(args.start, args.start + args.simulations) if s not in done]
+
+    def write(_: int, row: dict) -> None:  # one line per finished simulation: resumable
+        with path.open("a") as out:
             out.write(json.dumps(row, default=_plain) + "\n")
-        print(f"{time.strftime('%H:%M:%S')} seed {seed}: {row['status']} "
+        print(f"{time.strftime('%H:%M:%S')} seed {row['seed']}: {row['status']} "
               f"{row['seconds']:.1f}s", flush=True)
+
+    # every simulation has the same padded shapes: one cache of compiled programs serves all
+    with open_executor(args.scheduler) as executor:
+        map_tasks(Simulation(settings, ProgramCache()), seeds, executor=executor,
+                  on_result=write)
 
 
 def _figure(rows: pd.DataFrame, verdict: pd.DataFrame, path: Path, seed: int) -> None:
@@ -169,6 +190,9 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="start over")
     parser.add_argument("--report", action="store_true", help="verdicts and figure")
     parser.add_argument("--seed", type=int, default=0, help="seed of the report's jitter")
+    from sloth.cli.common import add_scheduler_option
+
+    add_scheduler_option(parser, "the simulations")
     args = parser.parse_args()
     report(args) if args.report else run(args)
     return 0
