@@ -17,7 +17,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ import pandas as pd
 
 from sloth import defaults
 from sloth.data.table import FAMILY, MODEL, ScoreTable
-from sloth.evaluation.protocol import Protocol, Task, split_tasks
+from sloth.evaluation.protocol import Protocol, Task, extra_training_rows, split_tasks
 from sloth.exceptions import ConvergenceWarning, ExtrapolationWarning
 
 #: Central predictive intervals the harness reports, by level in percent: the columns of
@@ -369,7 +369,9 @@ def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict
     return {
         "benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
         "k": observed_k, "skills": model.n_skills_, "models": model.table_.n_models,
-        "families": len(model.families_), "fit_seconds": seconds,
+        "families": len(model.families_),
+        "extra_models": 0 if task.extra is None else task.extra.n_models,
+        "fit_seconds": seconds,
         "map_seconds": model.timings_["map"], "rhat_max": summary["rhat_max"],
         "worst_rhat_variable": summary["worst_rhat_variable"],
         "ess_bulk_min": summary["ess_bulk_min"], "divergences": summary["divergences"],
@@ -467,6 +469,8 @@ def evaluate(
     groups: Sequence[str] | None = None,
     progress: bool = True,
     on_task: Callable[[pd.DataFrame], None] | None = None,
+    extra_training: ScoreTable | None = None,
+    derived_families: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Run a protocol: every task of its splits, with every method.
 
@@ -492,6 +496,17 @@ def evaluate(
         One line per task on stderr.
     on_task : callable, optional
         Called with each task's rows as they are made (e.g. to append them to a file).
+    extra_training : ScoreTable, optional
+        Further training rows from other sources (e.g. the merged corpus of
+        :func:`sloth.data.corpus.load_corpus`, families named as ``load_table``'s): each task
+        trains on them too, less the rows of its held-out families and of the families
+        ``derived_families`` derives from them, and less the models of its split's table
+        (:func:`sloth.evaluation.protocol.extra_training_rows`). Their rows may miss scores
+        (the fits and baselines mask them). The test models and their scores stay
+        ``load_table``'s.
+    derived_families : mapping of str to sequence of str, optional
+        Family -> families of ``extra_training`` held out with it (e.g.
+        :func:`sloth.data.corpus.derived_families`).
 
     Returns
     -------
@@ -517,8 +532,10 @@ def evaluate(
                 f"split {split.label}: a compute-cutoff split has no zero-shot tasks (its "
                 "observed models are in the fit); run it without zero_shot (--zero-shot)")
         for shot in shots if split.protocol != "compute-cutoff" else [False]:
-            tasks += [t for t in split_tasks(split, tables[split.benchmark_list],
-                                             zero_shot=shot)
+            tasks += [t if extra_training is None else replace(t, extra=extra_training_rows(
+                          extra_training, t.table, t.group, derived=derived_families)[0])
+                      for t in split_tasks(split, tables[split.benchmark_list],
+                                           zero_shot=shot)
                       if groups is None or "+".join(t.group) in groups]
     if not tasks:
         raise ValueError(f"no task matches groups={groups}")
@@ -540,8 +557,9 @@ def evaluate(
         if progress:
             mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
             text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
+            extra = "" if task.extra is None else f", {task.extra.n_models} extra training"
             print(f"[sloth evaluate] {done}/{len(tasks)} {task.split.label} "
-                  f"{'+'.join(task.group)} (k={task.k}, {len(task.test)} models): MAE "
+                  f"{'+'.join(task.group)} (k={task.k}, {len(task.test)} models{extra}): MAE "
                   f"{text}; {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     if not frames:
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
