@@ -272,6 +272,52 @@ def _conditioning(path: Path) -> list[str]:
             f"{cond.ess.median():.0f}."]
 
 
+def _training(path: Path) -> list[str]:
+    """The corpus a ``--training corpus`` sweep trained on: its counts, its duplicate report
+    and, per setting, the extra training rows of the tasks (from ``<tag>training.csv``)."""
+    if not path.exists():
+        return []
+    import warnings
+
+    from sloth.data.corpus import derived_families
+    from sloth.evaluation.protocol import load_protocol
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the disagreements are reported below
+        corpus = load_training_corpus(load_protocol(PROTOCOLS / "sloth-paper-splits.json"))
+    counts = corpus.counts()
+    dup = corpus.report.summary()
+    by = corpus.report.by_benchmark()
+    off = by[by.disagreeing > 0]
+    lines = ["", "Training data: the merged corpus (`load_corpus(('leaderboard', 'obsscaling'))`, "
+             "leaderboard first), the test models and scores the leaderboard's.", "",
+             "| source | models (row from it) | models held | families | scores |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {row.models} | {row.held_by} | {row.families} | {row.scores} |"
+              for name, row in counts.iterrows()]
+    lines += ["", f"Duplicates: {dup['shared_models']} models held by both sources, "
+              f"{dup['shared_scores']} scores held twice, {dup['disagreeing_scores']} of them "
+              f"differing by more than {corpus.report.tolerance:g} ("
+              + ", ".join(f"{b} {int(r.disagreeing)} of {int(r.shared)}, median difference "
+                          f"{r.median_difference:+.3f}" for b, r in off.iterrows())
+              + f"); {dup['disagreeing_attributes']} sizes or token counts differing by more "
+              f"than {corpus.report.size_rtol:.0%} (the leaderboard's kept)."]
+    audit = pd.read_csv(path)
+    lines += ["", "Extra training rows per task (corpus rows outside the leaderboard's table "
+              "of the split, less the held-out families and the families derived from them):",
+              "", "| setting | tasks | extra rows (median, min-max) | of them from the other "
+              "source | their scores (median) | tasks removing derived families |",
+              "|---|---|---|---|---|---|"]
+    for (setting, k), part in audit.groupby(["benchmarks", "k"], sort=False):
+        lines.append(f"| {setting}/k={k} | {len(part)} | {part.kept.median():.0f} "
+                     f"({part.kept.min()}-{part.kept.max()}) | {part.kept_new.median():.0f} | "
+                     f"{part.kept_scores.median():.0f} | {int((part.derived > 0).sum())} |")
+    derived = derived_families()
+    lines += ["", "Derived families held out with their base: " + "; ".join(
+        f"{base}: {', '.join(fams)}" for base, fams in derived.items()) + "."]
+    return lines
+
+
 def report(args: argparse.Namespace) -> None:
     from sloth.evaluation.harness import INTERVALS, reference_table, summarize
 
@@ -369,6 +415,7 @@ def report(args: argparse.Namespace) -> None:
             f"{v} {n}" for v, n in fits.worst_rhat_variable.value_counts().items())
            if "worst_rhat_variable" in fits else "") + ".")
     lines += _conditioning(OUT / f"{args.tag}conditioning.csv")
+    lines += _training(OUT / f"{args.tag}training.csv")
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / f"results_{args.tag}evaluate.md").write_text(text)
     print(text)
