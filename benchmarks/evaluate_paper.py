@@ -10,10 +10,21 @@ writes
 - ``benchmarks/results_evaluate.md`` (the tables for RESULTS.md, via ``--report``), with the
   PIT histograms of every method in ``benchmarks/figures/pit_paper.png`` (``pit_<tag>.png``).
 
+``--training corpus`` trains every method on the merged corpus
+(:func:`sloth.data.corpus.load_corpus`: the leaderboard and the Observational Scaling Laws
+files) instead of the leaderboard alone: each task's training rows gain the corpus's models
+that are not in the leaderboard's table of the split, less every row of the held-out families
+and of the families derived from them (:func:`sloth.data.corpus.derived_families`). The test
+models and their scores stay the leaderboard's, so the figures compare with the leaderboard
+runs. The output files are prefixed ``paper_corpus_`` (``--tag``), and
+``<tag>training.csv`` records per task how many extra rows were kept and why the others
+were not.
+
 Usage::
 
     SLOTH_DATA_DIR=../shared/data python benchmarks/evaluate_paper.py            # sweep
     SLOTH_DATA_DIR=../shared/data python benchmarks/evaluate_paper.py --report   # tables
+    SLOTH_DATA_DIR=../shared/data python benchmarks/evaluate_paper.py --training corpus
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sloth import defaults
+from sloth.data.table import MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ROOT.parent / "shared" / "protocols"
@@ -74,6 +86,50 @@ class SweepWriter:
             self.written[path] = len(records)
 
 
+def load_training_corpus(protocol):
+    """The merged corpus on the protocol's benchmarks and floors (leaderboard first)."""
+    from sloth.data.corpus import load_corpus
+
+    benchmarks = list(dict.fromkeys(b for s in protocol.splits for b in s.benchmark_list))
+    return load_corpus(sources=("leaderboard", "obsscaling"), benchmarks=benchmarks,
+                       options={"leaderboard": {"family_column": protocol.family_column}},
+                       floors=protocol.floors)
+
+
+def training_audit(protocol, load, corpus, derived, settings, ks) -> pd.DataFrame:
+    """Per task (setting, k, held-out group): the corpus rows kept as extra training rows and
+    those removed, by rule (:func:`sloth.evaluation.protocol.extra_training_rows`); of the
+    kept, those whose row comes from another source than the leaderboard (``kept_new``), and
+    those the leaderboard holds but that lack one of the split's benchmarks there; and the
+    derived families removed."""
+    from sloth.evaluation.protocol import extra_training_rows, split_tasks
+
+    extra = corpus.table
+    source = dict(zip(corpus.provenance[MODEL], corpus.provenance["source"], strict=True))
+    rows = []
+    tables = {}
+    for split in protocol.splits:
+        if split.benchmarks not in settings or split.k not in ks:
+            continue
+        if split.benchmark_list not in tables:
+            tables[split.benchmark_list] = load(split.benchmark_list)
+        for task in split_tasks(split, tables[split.benchmark_list]):
+            kept, removed = extra_training_rows(extra, task.table, task.group, derived=derived)
+            leaked = sorted(set(kept.family) & set(task.group))
+            if leaked or set(kept.models) & set(task.test[MODEL]):
+                raise AssertionError(f"{split.label} {task.group}: extra rows of the held-out "
+                                     f"families {leaked} or of test models were kept")
+            rows.append({"benchmarks": split.benchmarks, "k": split.k,
+                         "test_families": "+".join(task.group),
+                         "table_models": task.table.n_models, **removed,
+                         "kept_new": sum(source[m] != "leaderboard" for m in kept.models),
+                         "kept_scores": kept.n_scores,
+                         "derived_families": " ".join(sorted(
+                             {r for f in task.group for r in derived.get(f, ())}
+                             & set(extra.family)))})
+    return pd.DataFrame(rows)
+
+
 def sweep(args: argparse.Namespace) -> None:
     from sloth.data.leaderboard import load_leaderboard
     from sloth.evaluation.harness import baseline_forecaster, evaluate, sloth_forecaster
@@ -115,6 +171,20 @@ def sweep(args: argparse.Namespace) -> None:
 
     append = SweepWriter(predictions, {fits_file: sloth.fits,
                                        conditioning_file: sloth.conditioning})
+    extra = {}
+    if args.training == "corpus":
+        from sloth.data.corpus import derived_families
+
+        corpus = load_training_corpus(protocol)
+        extra = {"extra_training": corpus.table, "derived_families": derived_families()}
+        audit = training_audit(protocol, load, corpus, extra["derived_families"],
+                               args.settings, args.k)
+        audit.to_csv(OUT / f"{args.tag}training.csv", index=False)
+        print(f"corpus: {corpus.table.n_models} models, {len(corpus.table.families)} "
+              f"families, {corpus.table.n_scores} scores; extra training rows per task: "
+              f"median {audit.kept.median():.0f} (min {audit.kept.min()}, max "
+              f"{audit.kept.max()}); rows of derived families removed in "
+              f"{int((audit.derived > 0).sum())} of {len(audit)} tasks")
 
     start = time.perf_counter()
     for setting in args.settings:
@@ -125,7 +195,7 @@ def sweep(args: argparse.Namespace) -> None:
         if not groups:
             continue
         evaluate(protocol, load, methods, settings=[setting], ks=args.k, groups=groups,
-                 also_zero_shot=args.conditioning == "forecast", on_task=append)
+                 also_zero_shot=args.conditioning == "forecast", on_task=append, **extra)
     print(f"sweep finished in {time.perf_counter() - start:.0f} s")
 
 
@@ -200,6 +270,52 @@ def _conditioning(path: Path) -> list[str]:
             f"0.7; methods {counts} (refit share "
             f"{counts.get('refit', 0) / len(cond):.1%}); importance ESS median "
             f"{cond.ess.median():.0f}."]
+
+
+def _training(path: Path) -> list[str]:
+    """The corpus a ``--training corpus`` sweep trained on: its counts, its duplicate report
+    and, per setting, the extra training rows of the tasks (from ``<tag>training.csv``)."""
+    if not path.exists():
+        return []
+    import warnings
+
+    from sloth.data.corpus import derived_families
+    from sloth.evaluation.protocol import load_protocol
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the disagreements are reported below
+        corpus = load_training_corpus(load_protocol(PROTOCOLS / "sloth-paper-splits.json"))
+    counts = corpus.counts()
+    dup = corpus.report.summary()
+    by = corpus.report.by_benchmark()
+    off = by[by.disagreeing > 0]
+    lines = ["", "Training data: the merged corpus (`load_corpus(('leaderboard', 'obsscaling'))`, "
+             "leaderboard first), the test models and scores the leaderboard's.", "",
+             "| source | models (row from it) | models held | families | scores |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {row.models} | {row.held_by} | {row.families} | {row.scores} |"
+              for name, row in counts.iterrows()]
+    lines += ["", f"Duplicates: {dup['shared_models']} models held by both sources, "
+              f"{dup['shared_scores']} scores held twice, {dup['disagreeing_scores']} of them "
+              f"differing by more than {corpus.report.tolerance:g} ("
+              + ", ".join(f"{b} {int(r.disagreeing)} of {int(r.shared)}, median difference "
+                          f"{r.median_difference:+.3f}" for b, r in off.iterrows())
+              + f"); {dup['disagreeing_attributes']} sizes or token counts differing by more "
+              f"than {corpus.report.size_rtol:.0%} (the leaderboard's kept)."]
+    audit = pd.read_csv(path)
+    lines += ["", "Extra training rows per task (corpus rows outside the leaderboard's table "
+              "of the split, less the held-out families and the families derived from them):",
+              "", "| setting | tasks | extra rows (median, min-max) | of them from the other "
+              "source | their scores (median) | tasks removing derived families |",
+              "|---|---|---|---|---|---|"]
+    for (setting, k), part in audit.groupby(["benchmarks", "k"], sort=False):
+        lines.append(f"| {setting}/k={k} | {len(part)} | {part.kept.median():.0f} "
+                     f"({part.kept.min()}-{part.kept.max()}) | {part.kept_new.median():.0f} | "
+                     f"{part.kept_scores.median():.0f} | {int((part.derived > 0).sum())} |")
+    derived = derived_families()
+    lines += ["", "Derived families held out with their base: " + "; ".join(
+        f"{base}: {', '.join(fams)}" for base, fams in derived.items()) + "."]
+    return lines
 
 
 def report(args: argparse.Namespace) -> None:
@@ -299,6 +415,7 @@ def report(args: argparse.Namespace) -> None:
             f"{v} {n}" for v, n in fits.worst_rhat_variable.value_counts().items())
            if "worst_rhat_variable" in fits else "") + ".")
     lines += _conditioning(OUT / f"{args.tag}conditioning.csv")
+    lines += _training(OUT / f"{args.tag}training.csv")
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / f"results_{args.tag}evaluate.md").write_text(text)
     print(text)
@@ -344,9 +461,17 @@ def main() -> int:
     parser.add_argument("--settings", nargs="+", default=["all", "v2", "v1"])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2])
     add_sloth_options(parser)
-    parser.add_argument("--tag", default="paper_", help="prefix of the output files")
+    parser.add_argument("--training", default="leaderboard", choices=("leaderboard", "corpus"),
+                        help="training data: the leaderboard alone, or the merged corpus "
+                        "(leaderboard and Observational Scaling Laws; the test models stay "
+                        "the leaderboard's)")
+    parser.add_argument("--tag", default=None,
+                        help="prefix of the output files (default paper_, or paper_corpus_ "
+                        "with --training corpus)")
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     args = parser.parse_args()
+    if args.tag is None:
+        args.tag = "paper_corpus_" if args.training == "corpus" else "paper_"
     report(args) if args.report else sweep(args)
     return 0
 

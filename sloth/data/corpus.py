@@ -33,6 +33,7 @@ import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,8 @@ from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.data.validation import describe_rows, read_table, table_from_frame
 from sloth.exceptions import DataValidationError
 
-__all__ = ["SOURCES", "Corpus", "DuplicateReport", "load_corpus", "merge_sources"]
+__all__ = ["SOURCES", "Corpus", "DuplicateReport", "derived_families", "load_corpus",
+           "merge_sources"]
 
 #: Default tolerance on scores held by two sources (absolute, score scale).
 SCORE_TOLERANCE = 0.02
@@ -59,6 +61,9 @@ SCORE_TOLERANCE = 0.02
 SIZE_RTOL = 0.05
 
 _ATTRIBUTES = (FAMILY, PARAMS, TOKENS, INSTRUCT)
+
+#: Families of the other sources derived from a leaderboard family (package data).
+DERIVED_FAMILIES_FILE = Path(__file__).with_name("corpus_derived_families.csv")
 
 
 # ------------------------------------------------------------------------ sources
@@ -481,3 +486,45 @@ def load_corpus(
     return merge_sources(frames, benchmarks=benchmarks, tolerance=tolerance,
                          size_rtol=size_rtol, include_instruct=include_instruct,
                          registry=registry, floors=floors)
+
+
+def derived_families(
+    source: str | os.PathLike[str] | pd.DataFrame | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Families of the corpus derived from a leaderboard family, by that family.
+
+    A leave-one-family-out evaluation that trains on the corpus holds these out with the
+    family they derive from: fine-tunes of its models (``vicuna-v1.5`` of ``llama-2``) and
+    reruns of them (``pythia-deduped`` of ``pythia``). Only families the leaderboard lacks
+    are listed (the families of :data:`~sloth.data.obsscaling.FAMILY_MAP_FILE` marked new):
+    how the leaderboard's own families are held out together is the protocol's to say
+    (e.g. the Sloth paper's splits hold ``dolly-v2`` out with ``pythia`` in some splits).
+
+    Parameters
+    ----------
+    source : path or DataFrame, optional
+        A table with columns ``family``, ``derived_from``, ``note``; default the committed
+        ``corpus_derived_families.csv``.
+
+    Returns
+    -------
+    dict of str to tuple of str
+        Leaderboard family -> the families derived from it, in the table's order.
+
+    Raises
+    ------
+    DataValidationError
+        If the table lacks a column.
+    """
+    frame = read_table(DERIVED_FAMILIES_FILE if source is None else source)
+    missing = [c for c in ("family", "derived_from", "note") if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"derived families table lacks column(s) {missing!r}; columns present: "
+            f"{', '.join(map(repr, frame.columns))}. Fix: give it the columns family, "
+            "derived_from, note")
+    out: dict[str, list[str]] = {}
+    for family, base in zip(frame["family"].astype(str), frame["derived_from"].astype(str),
+                            strict=True):
+        out.setdefault(base, []).append(family)
+    return {base: tuple(families) for base, families in out.items()}

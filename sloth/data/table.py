@@ -120,3 +120,45 @@ class ScoreTable:
             extra_covariates={k: v[idx] for k, v in self.extra_covariates.items()},
             skipped=self.skipped,
         )
+
+    def concat(self, other: ScoreTable) -> ScoreTable:
+        """This table's rows followed by ``other``'s.
+
+        Parameters
+        ----------
+        other : ScoreTable
+            The same benchmarks (in order), floors and extra covariates; no model of this
+            table.
+
+        Returns
+        -------
+        ScoreTable
+            ``n + n_other`` models; the ``skipped`` record of this table.
+
+        Raises
+        ------
+        ValueError
+            If the benchmarks, floors or covariates differ, or a model is in both.
+        """
+        if (other.benchmarks != self.benchmarks
+                or not np.allclose(other.floors, self.floors)
+                or sorted(other.extra_covariates) != sorted(self.extra_covariates)):
+            raise ValueError(
+                f"cannot concatenate tables of benchmarks {list(other.benchmarks)}, covariates "
+                f"{sorted(other.extra_covariates)} to one of {list(self.benchmarks)}, "
+                f"{sorted(self.extra_covariates)}: give both the same benchmarks (in order), "
+                "floors and extra covariates (e.g. with subset(benchmarks=...))")
+        shared = sorted(set(self.models) & set(other.models))
+        if shared:
+            raise ValueError(f"models {shared[:5]} are in both tables: drop them from one "
+                             "(e.g. with subset(models=...)) before concatenating")
+        return ScoreTable(
+            models=self.models + other.models, family=self.family + other.family,
+            params=np.concatenate([self.params, other.params]),
+            tokens=np.concatenate([self.tokens, other.tokens]),
+            benchmarks=self.benchmarks, floors=self.floors,
+            scores=np.concatenate([self.scores, other.scores]),
+            extra_covariates={k: np.concatenate([v, other.extra_covariates[k]])
+                              for k, v in self.extra_covariates.items()},
+            skipped=self.skipped,
+        )

@@ -17,7 +17,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -26,7 +26,7 @@ import pandas as pd
 
 from sloth import defaults
 from sloth.data.table import FAMILY, MODEL, ScoreTable
-from sloth.evaluation.protocol import Protocol, Task, split_tasks
+from sloth.evaluation.protocol import Protocol, Task, extra_training_rows, split_tasks
 from sloth.exceptions import ConvergenceWarning, DataValidationError, ExtrapolationWarning
 from sloth.executor import Executor, map_tasks
 
@@ -423,7 +423,9 @@ def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict
     return {
         "benchmarks": task.split.benchmarks, "test_families": "+".join(task.group),
         "k": observed_k, "skills": model.n_skills_, "models": model.table_.n_models,
-        "families": len(model.families_), "fit_seconds": seconds,
+        "families": len(model.families_),
+        "extra_models": 0 if task.extra is None else task.extra.n_models,
+        "fit_seconds": seconds,
         "map_seconds": model.timings_["map"], "rhat_max": summary["rhat_max"],
         "worst_rhat_variable": summary["worst_rhat_variable"],
         "ess_bulk_min": summary["ess_bulk_min"], "divergences": summary["divergences"],
@@ -521,6 +523,8 @@ def evaluate(
     on_task: Callable[[pd.DataFrame], None] | None = None,
     resume: pd.DataFrame | None = None,
     executor: Executor | None = None,
+    extra_training: ScoreTable | None = None,
+    derived_families: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Run a protocol: every task of its splits, with every method.
 
@@ -559,6 +563,17 @@ def evaluate(
         deterministic given the methods' seeds, so the rows come back in the same order and
         are the same on every executor (bar ``fit_seconds``; with NumPy's BLAS on one
         thread here as in Dask's workers, see :mod:`sloth.executor`).
+    extra_training : ScoreTable, optional
+        Further training rows from other sources (e.g. the merged corpus of
+        :func:`sloth.data.corpus.load_corpus`, families named as ``load_table``'s): each task
+        trains on them too, less the rows of its held-out families and of the families
+        ``derived_families`` derives from them, and less the models of its split's table
+        (:func:`sloth.evaluation.protocol.extra_training_rows`). Their rows may miss scores
+        (the fits and baselines mask them). The test models and their scores stay
+        ``load_table``'s.
+    derived_families : mapping of str to sequence of str, optional
+        Family -> families of ``extra_training`` held out with it (e.g.
+        :func:`sloth.data.corpus.derived_families`).
 
     Returns
     -------
@@ -590,8 +605,10 @@ def evaluate(
                 f"split {split.label}: a compute-cutoff split has no zero-shot tasks (its "
                 "observed models are in the fit); run it without zero_shot (--zero-shot)")
         for shot in shots if split.protocol != "compute-cutoff" else [False]:
-            tasks += [t for t in split_tasks(split, tables[split.benchmark_list],
-                                             zero_shot=shot)
+            tasks += [t if extra_training is None else replace(t, extra=extra_training_rows(
+                          extra_training, t.table, t.group, derived=derived_families)[0])
+                      for t in split_tasks(split, tables[split.benchmark_list],
+                                           zero_shot=shot)
                       if groups is None or "+".join(t.group) in groups]
     if not tasks:
         raise ValueError(f"no task matches groups={groups}")
@@ -619,9 +636,10 @@ def evaluate(
             if progress:
                 mae = (rows["mean"] - rows["observed"]).abs().groupby(rows["method"]).mean()
                 text = ", ".join(f"{m} {v:.4f}" for m, v in mae.items())
+                extra = "" if task.extra is None else f", {task.extra.n_models} extra training"
                 print(f"[sloth evaluate] {len(computed) + len(earlier)}/{len(ordered)} "
                       f"{task.split.label} {'+'.join(task.group)} (k={task.k}, "
-                      f"{len(task.test)} models): MAE {text}; "
+                      f"{len(task.test)} models{extra}): MAE {text}; "
                       f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
     map_tasks(partial(_run_unit, methods=tuple(methods)), work, executor=executor,

@@ -205,6 +205,11 @@ class Task:
     observed_in_training : bool
         The protocol trains on the observed models (``"compute-cutoff"``): a forecaster that
         conditions on observed models instead of training on them must not take them out.
+    extra : ScoreTable, optional
+        Further training rows from other sources (:func:`extra_training_rows`): none of the
+        held-out families (nor of the families derived from them) and none of ``table``'s
+        models, on the split's benchmarks, with missing scores where the source lacks them.
+        Every training table of the task ends with them.
     """
 
     split: Split
@@ -215,6 +220,7 @@ class Task:
     zero_shot: bool = False
     withheld: tuple[str, ...] = ()
     observed_in_training: bool = False
+    extra: ScoreTable | None = None
 
     @property
     def k(self) -> int:
@@ -228,11 +234,65 @@ class Task:
 
     def training_table(self, include_observed: bool) -> ScoreTable:
         """Complete rows without the test and withheld models, and without the observed
-        models of the held-out families unless ``include_observed``."""
+        models of the held-out families unless ``include_observed``; then the
+        :attr:`extra` rows, if any."""
         drop = set(self.test[MODEL]) | set(self.withheld)
         if not include_observed or self.zero_shot:
             drop |= set(self.observed[MODEL])
-        return self.table.subset(models=np.array([m not in drop for m in self.table.models]))
+        table = self.table.subset(models=np.array([m not in drop for m in self.table.models]))
+        return table if self.extra is None else table.concat(self.extra)
+
+
+def extra_training_rows(
+    extra: ScoreTable,
+    table: ScoreTable,
+    group: Sequence[str],
+    *,
+    derived: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[ScoreTable, dict[str, int]]:
+    """The rows of another source a task may train on.
+
+    Parameters
+    ----------
+    extra : ScoreTable
+        Further evaluations (e.g. the merged corpus of :func:`sloth.data.corpus.load_corpus`),
+        families named as ``table``'s; on (at least) ``table``'s benchmarks.
+    table : ScoreTable
+        The task's own table (every model of its split: training, observed, test, withheld).
+    group : sequence of str
+        The held-out families.
+    derived : mapping of str to sequence of str, optional
+        Family -> families of ``extra`` derived from it (fine-tunes, reruns), held out with it
+        (e.g. :func:`sloth.data.corpus.derived_families`).
+
+    Returns
+    -------
+    rows : ScoreTable
+        ``extra`` on ``table``'s benchmarks without: the rows of a held-out family or of one
+        derived from it, the models of ``table`` (by normalised name: a test model never
+        comes back from another source, and a training model keeps ``table``'s row), and
+        models without a score on these benchmarks. Missing scores stay missing.
+    removed : dict of str to int
+        How many rows each rule removed: ``"held_out"`` (family in ``group``),
+        ``"derived"`` (a family derived from one in ``group``), ``"in_table"``,
+        ``"no_score"``; and ``"kept"``.
+    """
+    from sloth.data.obsscaling import normalise_model_name
+
+    extra = extra.subset(benchmarks=list(table.benchmarks))
+    family = np.asarray(extra.family, dtype=object)
+    held = np.isin(family, list(group))
+    related = {r for f in group for r in (derived or {}).get(f, ())}
+    from_related = ~held & np.isin(family, sorted(related))
+    known = {normalise_model_name(m) for m in table.models}
+    in_table = np.array([normalise_model_name(m) in known for m in extra.models], dtype=bool)
+    in_table &= ~(held | from_related)
+    no_score = ~extra.observed.any(axis=1) & ~(held | from_related | in_table)
+    keep = ~(held | from_related | in_table | no_score)
+    removed = {"held_out": int(held.sum()), "derived": int(from_related.sum()),
+               "in_table": int(in_table.sum()), "no_score": int(no_score.sum()),
+               "kept": int(keep.sum())}
+    return extra.subset(models=keep), removed
 
 
 def _fail(path: str, message: str) -> DataValidationError:

@@ -165,3 +165,23 @@ def test_real_corpus(real: Path) -> None:
     assert set(report.attribute_disagreements["model"]) >= {"stablelm-2-1_6b", "gemma-2-2b"}
     # families of shared models agree once mapped
     assert "family" not in set(report.attribute_disagreements["attribute"])
+
+
+def test_derived_families_are_corpus_families_of_leaderboard_bases(real: Path) -> None:
+    """Every family the committed table derives from a leaderboard family is one the corpus
+    adds (not the leaderboard's own: the protocol groups those), and each base is a
+    leaderboard family; the fine-tunes of Llama 2 and the reruns of Pythia are among them."""
+    from sloth.data.corpus import derived_families
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        corpus = load_corpus(download=False)
+    family = np.asarray(corpus.table.family, dtype=object)
+    leaderboard = set(family[corpus.source == "leaderboard"])
+    derived = derived_families()
+    assert set(derived) <= leaderboard
+    assert not {f for families in derived.values() for f in families} & leaderboard
+    assert {"vicuna-v1.5", "wizardlm-v1.2", "lemur-chat-v1"} <= set(derived["llama-2"])
+    assert {"pythia-deduped", "oasst-sft-pythia"} <= set(derived["pythia"])
+    with pytest.raises(DataValidationError, match="derived_from"):
+        derived_families(corpus.provenance)

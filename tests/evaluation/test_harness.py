@@ -402,3 +402,91 @@ def test_two_benchmark_groups_of_a_complete_table_do_not_share_a_fit(tmp_path):
         part = rows[rows.benchmarks == name]
         assert sorted(set(part.benchmark)) == sorted(benchmarks)
         assert part["mean"].notna().all()
+
+
+def test_extra_training_never_holds_the_held_out_families_of_any_source(tmp_path):
+    """A two-source corpus as extra training rows: a task trains on the second source's new
+    models (incomplete rows included), but on none of its held-out families' rows from either
+    source, none of a family derived from them, and none of its test models under the other
+    source's spelling of their names; the test models' scores stay the first source's."""
+    from sloth.data.corpus import merge_sources
+
+    table, _ = simulate_leaderboard(n_families=6, n_benchmarks=4, n_skills=2, seed=3,
+                                    missing_fraction=0.0, models_per_family=(3, 4))
+    benchmarks = list(table.benchmarks)
+    frame = table.to_frame()
+    donor = frame[frame.family.isin(["fam00", "fam03"])].copy()
+    other = pd.concat([
+        # fam00's models under the other source's names, a score changed: never trained on
+        donor.assign(model="org/" + donor.model.str.upper() + "-hf",
+                     **{benchmarks[0]: donor[benchmarks[0]] * 0.5}),
+        # new models of the held-out family, of a family derived from it, of another family
+        donor.assign(model=donor.model + "-new"),
+        donor.assign(model=donor.model + "-rerun",  # fam00's under a name of its own
+                     family=donor.family.map({"fam00": "renamed", "fam03": "fam03-rerun"})),
+        frame[frame.family == "fam04"].assign(model=lambda f: f.model + "-extra",
+                                              **{benchmarks[-1]: np.nan}),
+    ], ignore_index=True)
+    corpus = merge_sources({"first": table, "other": other}, benchmarks=benchmarks)
+    raw = {"benchmark_groups": {"sim": benchmarks},
+           "splits": [{"benchmarks": "sim", "observed_models_per_test_family": 1,
+                       "test_families": [["fam00"], ["fam01"]]}]}
+    protocol = load_protocol(_write(tmp_path, raw))
+    seen = {}
+
+    def run(task):
+        seen[(task.group, task.k)] = (task.training_table(include_observed=True),
+                                      task.training_table(include_observed=False), task.test)
+        observed = task.test[benchmarks].to_numpy(dtype=float)
+        return np.repeat(observed[None], 10, axis=0), 0.0, None
+
+    rows = evaluate(protocol, lambda b: table, [Forecaster("spy", run)], also_zero_shot=True,
+                    progress=False, extra_training=corpus.table,
+                    derived_families={"fam00": ["renamed"]})
+    assert set(seen) == {(("fam00",), 1), (("fam00",), 0), (("fam01",), 1), (("fam01",), 0)}
+    own = frame.set_index("model")
+    for (group, k), (with_observed, without, test) in seen.items():
+        models = set(with_observed.models)
+        families = set(with_observed.family)
+        assert group[0] not in set(without.family)
+        assert ("renamed" in families) == (group != ("fam00",))
+        assert (group[0] in families) == (k == 1)  # only the observed model, from table
+        assert not {m for m in models if m.startswith(group[0]) and m not in own.index}
+        assert not models & set(test.model)
+        assert len(models) == with_observed.n_models  # no model twice
+        # the first source's rows of every other family, and its scores
+        train = with_observed.to_frame().set_index("model")
+        mine = [m for m in models if m in own.index]
+        np.testing.assert_allclose(train.loc[mine, benchmarks], own.loc[mine, benchmarks])
+        extra = {m for m in models if m not in own.index}
+        # the other source's new models: fam03's and its rerun's, fam04's incomplete rows;
+        # fam00's and its rerun's (family "renamed") only when fam01 is held out
+        expected = ({m + "-new" for m in donor.model if m.startswith("fam03")}
+                    | {m + "-extra" for m in frame.model[frame.family == "fam04"]})
+        if group == ("fam01",):
+            expected |= ({m + "-new" for m in donor.model if m.startswith("fam00")}
+                         | {m + "-rerun" for m in donor.model})
+        else:
+            expected |= {m + "-rerun" for m in donor.model if m.startswith("fam03")}
+        assert extra == expected
+        assert np.isnan(train.loc[[m for m in extra if m.endswith("-extra")],
+                                  benchmarks[-1]]).all()
+    # predicted scores: the first source's (the other's shifted copies never used)
+    scores = own.loc[rows.model, benchmarks].to_numpy(dtype=float)
+    np.testing.assert_allclose(rows.observed, scores[
+        np.arange(len(rows)), [benchmarks.index(b) for b in rows.benchmark]])
+    # an unmerged source naming fam01's models its own way, under another family: its rows
+    # of the split's models are dropped by normalised name (a test model never comes back)
+    from sloth.data.obsscaling import normalise_model_name
+    from sloth.data.validation import table_from_frame
+
+    fam01 = frame[frame.family == "fam01"]
+    unmerged = table_from_frame(pd.concat([other, fam01.assign(
+        model="org/" + fam01.model.str.upper() + "-hf", family="mislabelled")]),
+        benchmarks=benchmarks, floors=dict(zip(benchmarks, table.floors, strict=True)))
+    seen.clear()
+    evaluate(protocol, lambda b: table, [Forecaster("spy", run)], progress=False,
+             extra_training=unmerged, groups=["fam01"])
+    (train, _, test), = seen.values()
+    assert "mislabelled" not in set(train.family)
+    assert not {normalise_model_name(m) for m in train.models} & set(test.model)
