@@ -468,7 +468,14 @@ def _smoothed_log_weights(log_marginal: np.ndarray, posterior: Posterior
     # the weight of a draw here is p(y | theta_s) itself, so its input is -log p(y | theta_s)
     da = xr.DataArray(-np.maximum(finite, floor).reshape(chains, draws),
                       dims=("chain", "draw"))
-    log_weights, khat = da.azstats.psislw(dim=["chain", "draw"])
+    try:
+        log_weights, khat = da.azstats.psislw(dim=["chain", "draw"])
+    except ValueError:
+        # arviz_stats refuses a tail of equal weights ("All tail values are the same"): a
+        # few draws, equally likely, carry all the weight; no Pareto fit describes that, so
+        # the weights are unusable (k-hat infinite) and the caller refits or raises
+        raw = -da.to_numpy().reshape(-1)
+        return raw - np.logaddexp.reduce(raw), float("inf")
     return np.asarray(log_weights).reshape(-1), float(khat)
 
 

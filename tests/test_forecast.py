@@ -410,3 +410,25 @@ def test_cli_forecast_reports_extrapolation_on_one_line(setup, tmp_path, capsys)
     extrapolating = {r["model"]: r["extrapolating"] for r in printed["predictions"]}
     assert extrapolating == {"far": True, "near": False}
     assert printed["extrapolation_range"]["range_fold_limit"] == 3.0
+
+
+def test_a_tail_of_equal_weights_counts_as_unusable_not_as_an_error():
+    """A few equally likely draws carrying all the weight (arviz_stats' PSIS refuses a tail
+    of equal values): k-hat is infinite, so the forecast refits or raises as above 0.7,
+    instead of the sweep stopping on a ValueError."""
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    from sloth.conditioning import _smoothed_log_weights
+
+    chains, draws = 2, 500
+    tree = {"posterior": xr.Dataset(coords={"chain": np.arange(chains),
+                                            "draw": np.arange(draws)})}
+    log_marginal = np.full(chains * draws, -40.0)
+    log_marginal[:200] = 0.0  # the largest fifth and more, all equal
+    log_weights, khat = _smoothed_log_weights(log_marginal, SimpleNamespace(tree=tree))
+    assert khat == np.inf and khat > KHAT_THRESHOLD
+    weights = np.exp(log_weights)
+    assert weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(weights[:200], 1 / 200, rtol=1e-6)
