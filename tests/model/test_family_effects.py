@@ -168,7 +168,10 @@ def test_effects_carry_a_new_familys_deviations_to_its_larger_models(fitted, tmp
             if name == "effects":
                 lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
                 coverage.append(np.mean((true >= lo) & (true <= hi)))
-    assert np.mean(errors["effects"]) < 0.8 * np.mean(errors["plain"])
+    # the effects carry the family's deviations: 0.95 of the error without them here (with
+    # the importance weights the right way round; 0.8 when the conditioning inverted them
+    # and left the plain model worse off)
+    assert np.mean(errors["effects"]) < 0.97 * np.mean(errors["plain"])
     assert np.mean(coverage) > 0.75
     # the estimate travels with the saved posterior
     path = tmp_path / "fit.nc"
