@@ -23,7 +23,6 @@ prints it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,11 +31,11 @@ import pandas as pd
 import xarray as xr
 
 from sloth.checks.findings import Finding, Findings, jsonable
+from sloth.checks.report import tree_of
 from sloth.evaluation.harness import pit_from_draws
 from sloth.exceptions import DataValidationError
 from sloth.inference.predictive import predictive_scores
 from sloth.posterior.api import Posterior, fit_structure
-from sloth.posterior.fileformat import read_posterior
 
 __all__ = [
     "PREDICTIVE_CHECKS",
@@ -87,21 +86,6 @@ class PredictiveThresholds:
 # ----------------------------------------------------------------------------- draws
 
 
-def _fitted_tree(fitted: Any) -> xr.DataTree:
-    """The posterior tree of a SlothModel, DataTree or posterior file."""
-    if isinstance(fitted, xr.DataTree):
-        return fitted
-    if isinstance(fitted, str | os.PathLike):
-        return read_posterior(fitted)
-    tree = getattr(fitted, "idata_", None)
-    if isinstance(tree, xr.DataTree):
-        return tree
-    raise TypeError(
-        f"the predictive checks expect a fitted SlothModel, its idata_ tree or a posterior "
-        f"file path, got {type(fitted).__name__}; fit a model first or load one with "
-        f"SlothModel.load(path)")
-
-
 def _grid(tree: xr.DataTree, cells: np.ndarray, lead: dict[str, np.ndarray]) -> xr.Dataset:
     """Cell draws (..., m) laid out as ``scores`` (*lead, model, benchmark) like
     ``observed_data``, ``nan`` where unobserved."""
@@ -136,7 +120,7 @@ def posterior_predictive(fitted: Any, *, max_draws: int | None = 1000, seed: int
     xarray.Dataset
         ``scores`` (chain, draw, model, benchmark), ``nan`` where ``observed_data`` is.
     """
-    tree = _fitted_tree(fitted)
+    tree = tree_of(fitted, "check_predictive")[0]
     posterior = Posterior(tree).thinned(max_draws)
     structure = fit_structure(tree)
     cells = predictive_scores(posterior.fit_arrays(), structure,
@@ -165,7 +149,7 @@ def prior_predictive(fitted: Any, *, num_draws: int = 1000, seed: int = 0) -> xr
         ``scores`` (chain, draw, model, benchmark) with one chain, ``nan`` where
         ``observed_data`` is.
     """
-    tree = _fitted_tree(fitted)
+    tree = tree_of(fitted, "check_predictive")[0]
     cells = predictive_scores(Posterior(tree).fit_arrays(), fit_structure(tree),
                               num_samples=num_draws, seed=seed)
     return _grid(tree, cells[None], {"chain": np.arange(1), "draw": np.arange(num_draws)})
@@ -190,7 +174,7 @@ def with_predictive(fitted: Any, *, posterior: bool = True, prior: bool = True,
     -------
     xarray.DataTree
     """
-    tree = _fitted_tree(fitted)
+    tree = tree_of(fitted, "check_predictive")[0]
     out = tree.copy(deep=False)
     if posterior:
         out["posterior_predictive"] = xr.DataTree(

@@ -120,8 +120,9 @@ class DiagnosticReport(Findings):
         return "\n".join(lines)
 
 
-def _tree_of(fitted: Any) -> tuple[xr.DataTree, Any, str]:
-    """(tree, model or None, source label) of a SlothModel, DataTree or file path."""
+def tree_of(fitted: Any, what: str = "diagnose") -> tuple[xr.DataTree, Any, str]:
+    """(tree, model or None, source label) of a SlothModel, DataTree or file path; ``what``
+    names the caller in the error for anything else."""
     if isinstance(fitted, xr.DataTree):
         return fitted, None, "<DataTree>"
     if isinstance(fitted, str | os.PathLike):
@@ -130,7 +131,7 @@ def _tree_of(fitted: Any) -> tuple[xr.DataTree, Any, str]:
     if isinstance(tree, xr.DataTree):
         return tree, fitted, "<model>"
     raise TypeError(
-        f"diagnose expects a fitted SlothModel, an xarray.DataTree or a posterior file path, "
+        f"{what} expects a fitted SlothModel, an xarray.DataTree or a posterior file path, "
         f"got {type(fitted).__name__}; fit a model first or load one with SlothModel.load(path)"
     )
 
@@ -209,7 +210,7 @@ def diagnose(
     unknown = sorted(wanted - set(SAMPLING_CHECKS))
     if unknown:
         raise ValueError(f"checks {unknown} are not known; choose from {list(SAMPLING_CHECKS)}")
-    tree, model, source = _tree_of(fitted)
+    tree, model, source = tree_of(fitted)
     if "posterior" not in tree.children or "loading" not in tree["posterior"]:
         raise DataValidationError(
             f"{source} has no posterior with loadings: pass a fit from SlothModel.fit or a "
