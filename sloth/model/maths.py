@@ -135,20 +135,47 @@ def link_parameters(
     return out
 
 
+def _richards_constants(shape: ArrayLike, xp: Any) -> tuple[ArrayLike, ArrayLike]:
+    """``(b_k, a_k)`` of the centred Richards curve: ``b_k = logit(2^(-1/k))`` and
+    ``a_k = 1 / (2 k (1 - 2^(-1/k)))``, written without cancellation."""
+    log_half = -np.log(2.0) / shape
+    one_minus_half = -xp.expm1(log_half)
+    return log_half - xp.log(one_minus_half), 1.0 / (2.0 * shape * one_minus_half)
+
+
+def _ceiling_shift(eta: ArrayLike, shape: ArrayLike | None, ceiling: ArrayLike | None,
+                   xp: Any) -> ArrayLike:
+    """The linear predictor moved so that the ceiling leaves the curve's low end alone:
+    ``eta - log(h) / (k a_k)`` (logistic rise: ``eta - log h``); ``eta`` without a ceiling."""
+    if ceiling is None:
+        return eta
+    if shape is None:
+        return eta - xp.log(ceiling)
+    return eta - xp.log(ceiling) / (shape * _richards_constants(shape, xp)[1])
+
+
 def link_mean(
     eta: ArrayLike, floors: ArrayLike, shape: ArrayLike | None = None,
     ceiling: ArrayLike | None = None,
 ) -> ArrayLike:
     """Mean score from the linear predictor (broadcasting; NumPy and JAX arrays alike).
 
-    ``m = c + (1 - c) h r_k(eta)`` with the centred Richards curve
+    ``m = c + (1 - c) h r_k(eta - log(h) / (k a_k))`` with the centred Richards curve
     ``r_k(eta) = sigmoid(a_k eta + b_k)^k``, where ``b_k = logit(2^(-1/k))`` and
     ``a_k = 1 / (2 k (1 - 2^(-1/k)))`` keep ``r_k(0) = 1/2`` and ``r_k'(0) = 1/4`` for every
     ``k``. The logistic link is ``h = k = 1``. The asymmetry exponent ``k > 0`` lets a
     benchmark rise slowly and saturate fast (``k > 1``) or the reverse, without moving its
     midpoint or its slope there (so ``k`` is nearly orthogonal to the benchmark's intercept
     and loadings, which keeps the posterior geometry simple); the ceiling ``h`` in (0, 1]
-    lets it saturate below a perfect score. The link is increasing in ``eta``.
+    lets it saturate below a perfect score.
+
+    The ceiling moves the argument of the rise so that it changes the top of the curve and
+    leaves its low end alone: as ``eta -> -inf``, ``h r_k(eta - log(h) / (k a_k))`` tends to
+    ``exp(k (a_k eta + b_k))`` whatever ``h``. The curves are those of ``h r_k(eta)`` (the
+    move is absorbed by the intercept), but a benchmark whose scores lie far below their
+    ceiling no longer trades its ceiling against its intercept and loadings (the ridge that
+    made NUTS slow to mix them; ``benchmarks/RESULTS.md`` §20). The link is increasing in
+    ``eta``.
 
     Parameters
     ----------
@@ -159,14 +186,11 @@ def link_mean(
         ``k`` and ``h`` (default 1).
     """
     xp = np if isinstance(eta, np.ndarray) else jnp
+    eta = _ceiling_shift(eta, shape, ceiling, xp)
     if shape is None:
         rise = 0.5 * (xp.tanh(0.5 * eta) + 1.0)
     else:
-        # r_k(0) = sigmoid(b_k)^k = 1/2 with 2^(-1/k) = half, written without cancellation
-        log_half = -np.log(2.0) / shape
-        one_minus_half = -xp.expm1(log_half)
-        offset = log_half - xp.log(one_minus_half)
-        scale = 1.0 / (2.0 * shape * one_minus_half)
+        offset, scale = _richards_constants(shape, xp)
         rise = xp.exp(-shape * xp.logaddexp(0.0, -(scale * eta + offset)))
     if ceiling is not None:
         rise = ceiling * rise
@@ -179,17 +203,16 @@ def link_slope(
 ) -> ArrayLike:
     """Derivative of :func:`link_mean` with respect to ``eta`` (same arguments and shapes).
 
-    With ``s = sigmoid(a_k eta + b_k)`` and ``r = s^k``: ``dm/deta = (1 - c) h k a_k r (1 - s)``
-    (logistic: ``(1 - c) sigmoid(eta) (1 - sigmoid(eta))``).
+    With ``x = a_k (eta - log(h) / (k a_k)) + b_k``, ``s = sigmoid(x)`` and ``r = s^k``:
+    ``dm/deta = (1 - c) h k a_k r (1 - s)`` (logistic: ``(1 - c) sigmoid(eta) (1 -
+    sigmoid(eta))``).
     """
     xp = np if isinstance(eta, np.ndarray) else jnp
+    eta = _ceiling_shift(eta, shape, ceiling, xp)
     if shape is None:
         slope = 0.25 * (1.0 - xp.tanh(0.5 * eta) ** 2)
     else:
-        log_half = -np.log(2.0) / shape
-        one_minus_half = -xp.expm1(log_half)
-        offset = log_half - xp.log(one_minus_half)
-        scale = 1.0 / (2.0 * shape * one_minus_half)
+        offset, scale = _richards_constants(shape, xp)
         x = scale * eta + offset
         # k a r (1 - s) = k a exp(-k softplus(-x) - softplus(x))
         slope = shape * scale * xp.exp(-shape * xp.logaddexp(0.0, -x) - xp.logaddexp(0.0, x))

@@ -127,6 +127,32 @@ def test_centred_richards_link_keeps_midpoint_and_slope(k):
         assert np.sign(lower - upper) == np.sign(k - 1.0)
 
 
+@pytest.mark.parametrize("k", [None, 0.4, 1.0, 2.5])
+def test_ceiling_moves_the_top_of_the_link_and_leaves_its_low_end(k):
+    from sloth.model import link_mean
+
+    eta = np.linspace(-14.0, -9.0, 11)
+    shape = None if k is None else np.full_like(eta, k)
+    low = link_mean(eta, 0.2, shape)
+    for h in (0.5, 0.8, 0.97):
+        ceiling = np.full_like(eta, h)
+        # far below the ceiling the curve does not depend on it (no ridge with the intercept)
+        np.testing.assert_allclose(link_mean(eta, 0.2, shape, ceiling) - 0.2, low - 0.2,
+                                   rtol=2e-3)
+        # the ceiling still bounds the curve from above, and the top reaches it
+        top = link_mean(np.array([60.0]), 0.2, None if k is None else np.array([k]),
+                        np.array([h]))[0]
+        assert top == pytest.approx(0.2 + 0.8 * h, rel=1e-6)
+    # a curve with a ceiling is the curve h * r_k of a moved intercept (same family of curves)
+    eta = np.linspace(-6.0, 6.0, 49)
+    h, kk = 0.85, 1.6
+    a_k = 1.0 / (2 * kk * (1 - 2 ** (-1 / kk)))
+    shift = np.log(h) / (kk * a_k)
+    plain = link_mean(eta - shift, 0.0, np.full_like(eta, kk))
+    np.testing.assert_allclose(link_mean(eta, 0.0, np.full_like(eta, kk), np.full_like(eta, h)),
+                               h * plain, rtol=1e-10)
+
+
 def test_link_reduces_to_logistic_and_agrees_between_numpy_and_jax():
     import jax.numpy as jnp
 
