@@ -49,10 +49,20 @@ def _write_version_1(tree, path, *, drop=()):
     """Write ``tree`` (a fit's posterior) as sloth wrote posteriors before format versions:
     no ``sloth_format``/``format_version``, one ``config`` attribute holding the constructor
     options of that time (no ``registry`` nor ``progress_bar``; ``drop`` removes more, e.g.
-    ``family_benchmark_effects`` for files before that option), derived variables left out."""
+    ``family_benchmark_effects`` for files before that option), derived variables left out,
+    and the intercepts of a link with a ceiling those of the curve ``h r_k(eta)`` of that
+    time (see :func:`sloth.model.ceiling_offset`)."""
     from sloth.posterior.datatree import without_derived
 
     old = without_derived(tree)
+    post = old["posterior"].to_dataset()
+    if "link_ceiling" in post:
+        from sloth.model import ceiling_offset
+
+        shape = post["link_shape"] if "link_shape" in post else None
+        offset = ceiling_offset(post["link_ceiling"].to_numpy(),
+                                None if shape is None else shape.to_numpy())
+        old["posterior"] = post.assign(intercept=post["intercept"] - offset)
     attrs = dict(old.attrs)
     config = {**json.loads(attrs.pop("model_config")), **json.loads(attrs.pop("sampler_config"))}
     for key in ("registry", "progress_bar", *drop):

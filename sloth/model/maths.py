@@ -143,15 +143,38 @@ def _richards_constants(shape: ArrayLike, xp: Any) -> tuple[ArrayLike, ArrayLike
     return log_half - xp.log(one_minus_half), 1.0 / (2.0 * shape * one_minus_half)
 
 
+def ceiling_offset(ceiling: ArrayLike, shape: ArrayLike | None = None) -> ArrayLike:
+    """How far the ceiling moves the argument of the rise: ``log(h) / (k a_k)``.
+
+    :func:`link_mean` evaluates the rise at ``eta - ceiling_offset(h, k)``, so that the
+    ceiling leaves the curve's low end alone. The curve ``h r_k(eta)`` of a link without that
+    move is the curve of :func:`link_mean` with the intercept ``b + ceiling_offset(h, k)``
+    (how :mod:`sloth.posterior.fileformat` brings files of format 2 to format 3).
+
+    Parameters
+    ----------
+    ceiling : array, shape (...)
+        ``h`` in (0, 1].
+    shape : array, broadcastable to ``ceiling``, optional
+        ``k`` (the logistic rise when absent: ``log h``).
+
+    Returns
+    -------
+    array, shape of ``ceiling`` (non-positive)
+    """
+    xp = _xp(ceiling)
+    if shape is None:
+        return xp.log(ceiling)
+    return xp.log(ceiling) / (shape * _richards_constants(shape, xp)[1])
+
+
 def _ceiling_shift(eta: ArrayLike, shape: ArrayLike | None, ceiling: ArrayLike | None,
                    xp: Any) -> ArrayLike:
     """The linear predictor moved so that the ceiling leaves the curve's low end alone:
-    ``eta - log(h) / (k a_k)`` (logistic rise: ``eta - log h``); ``eta`` without a ceiling."""
+    ``eta - ceiling_offset(h, k)``; ``eta`` itself without a ceiling."""
     if ceiling is None:
         return eta
-    if shape is None:
-        return eta - xp.log(ceiling)
-    return eta - xp.log(ceiling) / (shape * _richards_constants(shape, xp)[1])
+    return eta - ceiling_offset(ceiling, shape)
 
 
 def link_mean(

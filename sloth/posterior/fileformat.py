@@ -27,6 +27,11 @@ Version history:
    files written before that option existed.
 2. ``sloth_format`` and ``format_version``; ``config`` split into ``model_config`` and
    ``sampler_config``, every constructor keyword present.
+3. The links with a ceiling (``"ceiling"``, ``"flexible"``) move the argument of the rise by
+   :func:`sloth.model.ceiling_offset` (the ceiling leaves the curve's low end alone). The
+   curves are the same: a file of format 2 is brought up exactly by adding the offset of
+   each draw's ceiling (and shape) to its intercepts (``intercept`` of every group that holds
+   it and ``link_ceiling``).
 
 A file may hold further groups besides the fit's, e.g. the ``predictions`` and
 ``predictions_constant_data`` of :func:`sloth.forecast.forecast_datatree` (whose
@@ -73,7 +78,7 @@ __all__ = [
 FORMAT_ID = "sloth.posterior"
 
 #: Version of the file format this sloth writes (and the newest it reads).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Groups every posterior file holds.
 GROUPS = ("posterior", "observed_data", "constant_data")
@@ -230,8 +235,38 @@ def _from_1(attrs: dict[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-#: Migration steps: version v -> the function bringing a file's root attributes to v + 1.
-_STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_1}
+def _tree_from_1(tree: xr.DataTree) -> xr.DataTree:
+    """Format 1 -> 2 on a tree (the root attributes only, :func:`_from_1`)."""
+    tree.attrs = _from_1(dict(tree.attrs))
+    return tree
+
+
+def _from_2(tree: xr.DataTree) -> xr.DataTree:
+    """Format 2 -> 3: the intercepts of a link with a ceiling moved by the ceiling's offset
+    (:func:`sloth.model.ceiling_offset`), which gives every draw the curves it had."""
+    try:
+        link = json.loads(tree.attrs["model_config"]).get("link")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return tree  # no settings to read: the checks after the migration report it
+    if link not in ("ceiling", "flexible"):
+        return tree
+    from sloth.model import ceiling_offset  # JAX: only for files that need the move
+
+    for node in tree.subtree:
+        data = node.dataset
+        if "intercept" not in data or "link_ceiling" not in data:
+            continue
+        shape = data["link_shape"].to_numpy() if "link_shape" in data else None
+        offset = ceiling_offset(data["link_ceiling"].to_numpy(), shape)
+        moved = data["intercept"] + xr.DataArray(offset, dims=data["link_ceiling"].dims,
+                                                 coords=data["link_ceiling"].coords)
+        node.dataset = data.assign(intercept=moved.astype(data["intercept"].dtype))
+    return tree
+
+
+#: Migration steps: version v -> the function bringing a tree (a shallow copy, changed in
+#: place) to version v + 1.
+_STEPS: dict[int, Callable[[xr.DataTree], xr.DataTree]] = {1: _tree_from_1, 2: _from_2}
 
 
 def migrate(tree: xr.DataTree, from_version: int) -> xr.DataTree:
@@ -259,11 +294,9 @@ def migrate(tree: xr.DataTree, from_version: int) -> xr.DataTree:
     if from_version < 1:
         raise DataValidationError(f"format version {from_version} does not exist")
     out = tree.copy(deep=False)
-    attrs = dict(out.attrs)
     for version in range(from_version, FORMAT_VERSION):
-        attrs = _STEPS[version](attrs)
-        attrs["format_version"] = version + 1
-    out.attrs = attrs
+        out = _STEPS[version](out)
+        out.attrs = {**out.attrs, "format_version": version + 1}
     return out
 
 

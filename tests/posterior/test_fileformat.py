@@ -175,7 +175,7 @@ def test_file_carries_id_version_and_two_config_blocks(fitted, saved):
         attrs = dict(raw.attrs)
         stored = set(raw["posterior"].data_vars)
     assert attrs["sloth_format"] == FORMAT_ID == "sloth.posterior"
-    assert int(attrs["format_version"]) == FORMAT_VERSION == 2
+    assert int(attrs["format_version"]) == FORMAT_VERSION == 3
     assert attrs["sloth_version"]
     assert "config" not in attrs
     assert json.loads(attrs["model_config"]) == model.get_config()["model_config"]
@@ -215,12 +215,58 @@ def test_version_1_file_is_migrated(fitted, tmp_path, write_version_1):
     assert SlothModel.load(path).family_benchmark_effects is False
 
 
+@pytest.mark.parametrize("link", ["flexible", "ceiling"])
+def test_version_2_file_of_a_ceiling_link_keeps_its_curves(link, tmp_path):
+    """Format 2's links applied the ceiling as ``h r_k(eta)``; format 3 moves the rise's
+    argument by ``ceiling_offset``. A format-2 file (the intercepts of the old curve) read by
+    this sloth gives every draw the mean scores it had."""
+    from sloth.io import save_datatree
+    from sloth.model import ceiling_offset, compute_mean_score, link_mean
+
+    table, _ = simulate_leaderboard(n_families=6, n_skills=1, n_benchmarks=5, seed=2)
+    model = SlothModel(1, link=link, num_chains=1, num_warmup=40, num_samples=20,
+                       map_starts=1, seed=1, progress_bar=False).fit(table)
+    post = model.idata_["posterior"]
+    ceiling = post["link_ceiling"].to_numpy()
+    shape = post["link_shape"].to_numpy() if "link_shape" in post else None
+    old_intercept = post["intercept"].to_numpy() - ceiling_offset(ceiling, shape)
+    # the old curve at the old intercepts is the new curve at the new ones
+    skills = post["skills"].to_numpy()
+    loading = post["loading"].to_numpy()
+    floors = np.asarray(table.floors)
+    eta_old = np.einsum("cdnk,cdjk->cdnj", skills, loading) + old_intercept[..., None, :]
+    rise = link_mean(eta_old, 0.0, None if shape is None else shape[..., None, :])
+    old_mean = floors + (1 - floors) * ceiling[..., None, :] * rise
+    np.testing.assert_allclose(post["mean_score"].to_numpy(), old_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        compute_mean_score(skills, loading, post["intercept"].to_numpy(), floors, shape,
+                           ceiling), old_mean, rtol=1e-5, atol=1e-6)
+    # written as format 2 wrote it: the old intercepts, version 2
+    old = model.idata_.copy()
+    old["posterior"] = old["posterior"].to_dataset().assign(
+        intercept=post["intercept"].copy(data=old_intercept.astype(post["intercept"].dtype)))
+    old.attrs = {**old.attrs, "format_version": 2}
+    from sloth.posterior.datatree import without_derived
+
+    save_datatree(without_derived(old), tmp_path / "v2.nc")
+    loaded = SlothModel.load(tmp_path / "v2.nc")
+    assert loaded.idata_.attrs["format_version"] == FORMAT_VERSION
+    np.testing.assert_allclose(loaded.idata_["posterior"]["intercept"].to_numpy(),
+                               post["intercept"].to_numpy(), rtol=1e-5, atol=1e-5)
+    frame = table.to_frame().iloc[:5]
+    pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame), atol=1e-5)
+    # a logistic fit's file has no ceiling: format 2 -> 3 leaves it as it was
+    tree = xr.DataTree(xr.Dataset(attrs={"model_config": json.dumps({"link": "logistic"})}))
+    assert migrate(tree, 2).attrs["format_version"] == 3
+
+
 def test_migrate_splits_the_single_config():
     config = {"n_skills": 2, "noise": "normal", "priors": {}, "num_chains": 2, "seed": 1}
     tree = xr.DataTree(xr.Dataset(attrs={"config": json.dumps(config)}))
     new = migrate(tree, 1)
     assert "config" in tree.attrs  # the input is left as it was
-    assert new.attrs["sloth_format"] == FORMAT_ID and new.attrs["format_version"] == 2
+    assert new.attrs["sloth_format"] == FORMAT_ID
+    assert new.attrs["format_version"] == FORMAT_VERSION
     assert model_config(new) == {"n_skills": 2, "noise": "normal", "priors": {},
                                  "link": "logistic", "family_benchmark_effects": False,
                                  "registry": None}
@@ -254,7 +300,7 @@ def test_foreign_netcdf_is_refused(fitted, tmp_path):
         read_posterior(tmp_path / "other.nc")
     with pytest.raises(DataValidationError, match="pass the DataTree of a fitted SlothModel"):
         write_posterior(xr.DataTree(xr.Dataset(attrs={"sloth_format": FORMAT_ID,
-                                                      "format_version": 2})),
+                                                      "format_version": 3})),
                         tmp_path / "empty.nc")
 
 
