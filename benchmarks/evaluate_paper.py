@@ -438,6 +438,10 @@ def add_sloth_options(parser: argparse.ArgumentParser) -> None:
                         help="cap on NUTS trees: bounds the time of a badly conditioned split")
     parser.add_argument("--family-benchmark-effects", action=argparse.BooleanOptionalAction,
                         default=True, help="model each family's own deviation per benchmark")
+    parser.add_argument("--family-parametrization", default="centered",
+                        choices=("centered", "non_centered"),
+                        help="the family efficiencies as sampled (SlothModel's default: "
+                        "centered)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sloth's fits and forecasts")
 
 
@@ -447,6 +451,7 @@ def sloth_options(args: argparse.Namespace) -> dict:
             "num_warmup": args.warmup, "num_samples": args.samples,
             "map_starts": args.map_starts,
             "family_benchmark_effects": args.family_benchmark_effects,
+            "family_parametrization": args.family_parametrization,
             "max_tree_depth": args.max_tree_depth}
 
 

@@ -79,8 +79,10 @@ class SlothModel:
         Extra covariates of the skills besides size and tokens (columns of the table's
         ``extra_covariates``, e.g. ``"instruct"``).
     link : {"logistic", "richards", "ceiling", "flexible"}, default "flexible"
-        Link from the linear predictor to the mean score, ``c + (1 - c) h sigmoid(eta)^k``
-        (see :func:`sloth.model.link_mean`): ``"logistic"`` has ``h = k = 1``; ``"richards"``
+        Link from the linear predictor to the mean score, a centred Richards curve
+        ``c + (1 - c) h r_k(eta - log(h) / (k a_k))`` (see :func:`sloth.model.link_mean`;
+        the ceiling ``h`` bounds the top and leaves the low end alone): ``"logistic"`` has
+        ``h = k = 1``; ``"richards"``
         learns an asymmetry exponent ``k_j`` per benchmark, ``"ceiling"`` a ceiling ``h_j``
         per benchmark, ``"flexible"`` both (the default: its forecasts are the more
         accurate and the better calibrated on held-out families, benchmarks/RESULTS.md §3).
