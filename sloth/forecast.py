@@ -282,11 +282,15 @@ def forecast(
         raise ValueError(f"method={method!r}: allowed values are 'condition' and 'refit'")
     new_models = new_models.reset_index(drop=True)
     if method == "refit" and observed is not None and len(observed):
+        # the inputs are checked against the fit before the refit, not after its minutes
+        new_models = model.posterior_.validate_frame(new_models, "new_models").reset_index(
+            drop=True)
+        observed = model.posterior_.validate_frame(observed, "observed", require_scores=True)
+        check_observed_families(observed, new_models)
         refit = refit_with(model, observed)
         seen = new_models[FAMILY].isin(set(observed[FAMILY])).to_numpy()
         posterior = refit.posterior_.thinned(max_draws)
-        extrapolation = posterior.extrapolation(
-            posterior.validate_frame(new_models, "new_models"))
+        extrapolation = posterior.extrapolation(new_models)
         draws = np.empty((posterior.n_draws, len(new_models), len(posterior.benchmarks)))
         records = []
         for family in dict.fromkeys(new_models[FAMILY][seen]):

@@ -259,6 +259,22 @@ def test_refit_and_conditioning_agree(setup):
         forecast(model, rows.iloc[1:], rows.iloc[:1], method="exact")
 
 
+def test_refit_refuses_bad_new_models_before_refitting(setup, monkeypatch):
+    """A refit takes minutes: a table it cannot forecast is refused before it starts."""
+    import sloth.forecast as forecast_module
+
+    model, rows, _, _ = setup
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("refitted before checking the new models")
+
+    monkeypatch.setattr(forecast_module, "refit_with", no_refit)
+    with pytest.raises(DataValidationError, match="tokens"):
+        forecast(model, rows.iloc[1:].drop(columns="tokens"), rows.iloc[:1], method="refit")
+    with pytest.raises(DataValidationError, match="observed"):
+        forecast(model, rows.iloc[1:], rows.iloc[:1].drop(columns="params"), method="refit")
+
+
 def test_predictions_group_matches_the_table_and_fifty_candidates_are_fast(setup):
     """The DataTree holds the same forecasts as the table; 50 (N, D) candidates of a new
     family conditioned on one observed model take well under 5 s after a fit."""

@@ -31,11 +31,11 @@ import pandas as pd
 import xarray as xr
 
 from sloth.checks.findings import Finding, Findings, jsonable
-from sloth.checks.report import tree_of
 from sloth.evaluation.harness import pit_from_draws
 from sloth.exceptions import DataValidationError
 from sloth.inference.predictive import predictive_scores
 from sloth.posterior.api import Posterior, fit_structure
+from sloth.posterior.fileformat import tree_of
 
 __all__ = [
     "PREDICTIVE_CHECKS",

@@ -9,7 +9,6 @@ convergence (:mod:`sloth.checks.convergence`) and the identification of the skil
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +38,7 @@ from sloth.checks.structure import check_structure
 from sloth.checks.thresholds import DiagnosticThresholds
 from sloth.exceptions import DataValidationError
 from sloth.posterior.datatree import table_from_tree
-from sloth.posterior.fileformat import read_posterior
+from sloth.posterior.fileformat import tree_of
 
 __all__ = ["CONVERGENCE_CHECKS", "SAMPLING_CHECKS", "DiagnosticReport", "check_convergence",
            "diagnose"]
@@ -118,22 +117,6 @@ class DiagnosticReport(Findings):
         if not self.passed:
             lines += ["", "Failed checks: " + ", ".join(sorted({f.check for f in self.errors}))]
         return "\n".join(lines)
-
-
-def tree_of(fitted: Any, what: str = "diagnose") -> tuple[xr.DataTree, Any, str]:
-    """(tree, model or None, source label) of a SlothModel, DataTree or file path; ``what``
-    names the caller in the error for anything else."""
-    if isinstance(fitted, xr.DataTree):
-        return fitted, None, "<DataTree>"
-    if isinstance(fitted, str | os.PathLike):
-        return read_posterior(fitted), None, os.fspath(fitted)
-    tree = getattr(fitted, "idata_", None)
-    if isinstance(tree, xr.DataTree):
-        return tree, fitted, "<model>"
-    raise TypeError(
-        f"{what} expects a fitted SlothModel, an xarray.DataTree or a posterior file path, "
-        f"got {type(fitted).__name__}; fit a model first or load one with SlothModel.load(path)"
-    )
 
 
 def _structural(tree: xr.DataTree, model: Any) -> list[Finding]:

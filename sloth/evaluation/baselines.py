@@ -42,10 +42,34 @@ __all__ = [
     "ScorePCA",
     "log10_flops",
     "make_baseline",
+    "normal_scale",
 ]
 
 #: Standard-normal quantile of the 95th percentile (90% central intervals).
 Z90 = 1.6448536269514722
+
+
+def normal_scale(q05: np.ndarray, q95: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Scale of a baseline's normal predictive, read off its central 90% interval.
+
+    The baselines report a mean and a 90% interval (``q05``, ``q95``) of a normal
+    predictive; the evaluation draws from that normal and reads every other interval level
+    off it, through this one function (the harness and :mod:`sloth.evaluation.downstream`).
+
+    Parameters
+    ----------
+    q05, q95 : ndarray, shape (...)
+        Bounds of the baseline's 90% interval.
+    floor : float, default 1e-6
+        Smallest scale returned (an interval clipped to a point at 0 or 1).
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ``max((q95 - q05) / (2 Z90), floor)``.
+    """
+    return np.maximum((np.asarray(q95, dtype=float) - np.asarray(q05, dtype=float))
+                      / (2 * Z90), floor)
 
 
 def log10_flops(params: np.ndarray, tokens: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from sloth.conditioning import population_draws
 from sloth.data.registry import BenchmarkRegistry, default_registry
 from sloth.data.table import FAMILY, MODEL, PARAMS, TOKENS, ScoreTable
 from sloth.estimator import SlothModel
-from sloth.evaluation.baselines import Z90, FlopsSigmoid, ScorePCA
+from sloth.evaluation.baselines import FlopsSigmoid, ScorePCA, normal_scale
 from sloth.evaluation.harness import coverage_flags, interval_quantiles
 from sloth.exceptions import DataValidationError, NotFittedError
 from sloth.model import maths
@@ -625,7 +625,7 @@ def evaluate_downstream(
                 pred = base.predict(frame.loc[test])
                 # the baseline's normal predictive, its scale read off its 90% interval (as
                 # the harness reads it): every interval level from one distribution
-                scale = (pred["q95"] - pred["q05"]).to_numpy() / (2 * Z90)
+                scale = normal_scale(pred["q05"].to_numpy(), pred["q95"].to_numpy())
                 results[name] = _normal_summary(pred["mean"].to_numpy(), scale)
         for name, res in results.items():
             out.append(pd.DataFrame({

@@ -450,7 +450,7 @@ def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forec
         A key of :data:`sloth.evaluation.baselines.BASELINES` (the reference's method names, e.g.
         ``"per_benchmark_flops_sigmoid_family_intercept"``).
     """
-    from sloth.evaluation.baselines import BASELINES, make_baseline
+    from sloth.evaluation.baselines import BASELINES, make_baseline, normal_scale
 
     if name not in BASELINES:
         raise ValueError(f"baseline {name!r} is not one of {sorted(BASELINES)}")
@@ -471,7 +471,7 @@ def baseline_forecaster(name: str, *, draws: int = 1000, seed: int = 0) -> Forec
         wide = {q: table.pivot(index="model", columns="benchmark", values=q)
                 .loc[task.test[MODEL], benchmarks].to_numpy(dtype=float).reshape(shape)
                 for q in ("mean", "q05", "q95")}
-        sd = np.maximum((wide["q95"] - wide["q05"]) / (2 * 1.6448536), 1e-6)
+        sd = normal_scale(wide["q05"], wide["q95"])
         z = np.random.default_rng(seed).standard_normal((draws, *shape))
         return np.clip(wide["mean"] + sd * z, 0.0, 1.0), seconds, wide["mean"]
 

@@ -71,6 +71,7 @@ __all__ = [
     "posterior_attrs",
     "read_posterior",
     "sampler_config",
+    "tree_of",
     "write_posterior",
 ]
 
@@ -410,6 +411,41 @@ def read_posterior(path: str | os.PathLike, *, log_likelihood: bool = True,
     except DataValidationError as exc:
         raise _not_sloth(name, str(exc)) from None
     return with_derived(tree) if derived else tree
+
+
+def tree_of(fitted: Any, what: str = "diagnose") -> tuple[xr.DataTree, Any, str]:
+    """The posterior tree of a fit given as a SlothModel, a DataTree or a file path.
+
+    The one resolver of the functions that take any of the three (``diagnose``,
+    ``check_predictive``, ``analyze_skills``...).
+
+    Parameters
+    ----------
+    fitted : SlothModel, xarray.DataTree, str or path-like
+    what : str, default "diagnose"
+        Names the caller in the error.
+
+    Returns
+    -------
+    (xarray.DataTree, SlothModel or None, str)
+        The tree, the model when one was given, and a label of the source.
+
+    Raises
+    ------
+    TypeError
+        For anything else (an unfitted model included).
+    """
+    if isinstance(fitted, xr.DataTree):
+        return fitted, None, "<DataTree>"
+    if isinstance(fitted, str | os.PathLike):
+        return read_posterior(fitted), None, os.fspath(fitted)
+    tree = getattr(fitted, "idata_", None)
+    if isinstance(tree, xr.DataTree):
+        return tree, fitted, "<model>"
+    raise TypeError(
+        f"{what} expects a fitted SlothModel, an xarray.DataTree or a posterior file path, "
+        f"got {type(fitted).__name__}; fit a model first or load one with SlothModel.load(path)"
+    )
 
 
 def _groups_but(name: str, skipped: Sequence[str]) -> list[str] | None:

@@ -44,6 +44,7 @@ from sloth.exceptions import DataValidationError
 from sloth.model.design import CovariateScaler
 from sloth.model.maths import compute_skills
 from sloth.posterior import Posterior
+from sloth.posterior.fileformat import tree_of
 from sloth.skills.rotation import ROTATIONS, PosteriorRotation, rotate_posterior
 
 __all__ = [
@@ -673,13 +674,9 @@ class SkillAnalysis:
 
 
 def _tree_of(source: Any) -> xr.DataTree:
-    tree = getattr(source, "idata_", source)
-    if not isinstance(tree, xr.DataTree):
-        raise TypeError(
-            f"analyze_skills needs a fitted SlothModel or its DataTree; got "
-            f"{type(source).__name__} (fit the model first, or load one with "
-            f"SlothModel.load(path))"
-        )
+    """The tree of a fit (:func:`sloth.posterior.fileformat.tree_of`) with what the skill
+    analysis reads."""
+    tree = tree_of(source, "analyze_skills")[0]
     for group in ("posterior", "constant_data"):
         if group not in tree.children:
             raise DataValidationError(

@@ -14,6 +14,7 @@ from sloth.evaluation.baselines import (
     ScorePCA,
     log10_flops,
     make_baseline,
+    normal_scale,
 )
 from sloth.exceptions import DataValidationError, NotFittedError
 from sloth.model.simulate import simulate_leaderboard
@@ -140,6 +141,24 @@ def test_flops_sigmoid_intervals_cover_noisy_held_out_scores():
         inside.extend(((merged["observed"] >= merged["q05"])
                        & (merged["observed"] <= merged["q95"])).tolist())
     assert 0.7 <= np.mean(inside) <= 1.0
+
+
+def test_normal_scale_reproduces_the_baselines_own_interval():
+    """The evaluation reads a baseline's normal predictive off its 90% interval
+    (``normal_scale``): that normal gives back the interval where it is not clipped."""
+    from scipy.stats import norm
+
+    table, _, _ = flops_table(noise=0.02, n_families=8, seed=5)
+    train, held = _held_out(table, "f1", k=1)
+    pred = FlopsSigmoid().fit(train).predict(held)
+    scale = normal_scale(pred["q05"].to_numpy(), pred["q95"].to_numpy())
+    inside = (pred["q05"] > 0) & (pred["q95"] < 1)
+    assert inside.any()
+    mean = pred["mean"].to_numpy()
+    for q, column in ((0.05, "q05"), (0.95, "q95")):
+        np.testing.assert_allclose((mean + norm.ppf(q) * scale)[inside],
+                                   pred[column].to_numpy()[inside], atol=1e-9)
+    assert normal_scale(np.array([1.0]), np.array([1.0]))[0] == 1e-6  # a point: the floor
 
 
 def test_flops_sigmoid_is_deterministic_and_handles_missing_cells():

@@ -239,10 +239,20 @@ def test_compute_optimal_tokens_per_parameter_recover_the_truth(analysis, truth_
     assert slope[analysis.names[perm[k_true]]] < 0.05
 
 
+def test_analyze_skills_reads_a_posterior_file_as_the_fit_itself(fitted, analysis, tmp_path):
+    path = tmp_path / "fit.nc"
+    fitted.save(path)
+    from_file = analyze_skills(path, rotation="geomin")
+    pd.testing.assert_frame_equal(from_file.loadings_table(), analysis.loadings_table(),
+                                  rtol=1e-5)
+    with pytest.raises(FileNotFoundError, match="no posterior file"):
+        analyze_skills(tmp_path / "missing.nc")
+
+
 def test_analyze_skills_rejects_bad_input(fitted):
     with pytest.raises(ValueError, match="rotation"):
         analyze_skills(fitted, rotation="promax")
-    with pytest.raises(TypeError, match="fitted SlothModel"):
+    with pytest.raises(TypeError, match="analyze_skills expects a fitted SlothModel"):
         analyze_skills(pd.DataFrame())
     with pytest.raises(ValueError, match="extra covariates"):
         analyze_skills(fitted, extra={"instruct": 1.0})
