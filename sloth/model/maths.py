@@ -168,8 +168,8 @@ def ceiling_offset(ceiling: ArrayLike, shape: ArrayLike | None = None) -> ArrayL
     return xp.log(ceiling) / (shape * _richards_constants(shape, xp)[1])
 
 
-def _ceiling_shift(eta: ArrayLike, shape: ArrayLike | None, ceiling: ArrayLike | None,
-                   xp: Any) -> ArrayLike:
+def _ceiling_shift(eta: ArrayLike, shape: ArrayLike | None,
+                   ceiling: ArrayLike | None) -> ArrayLike:
     """The linear predictor moved so that the ceiling leaves the curve's low end alone:
     ``eta - ceiling_offset(h, k)``; ``eta`` itself without a ceiling."""
     if ceiling is None:
@@ -209,7 +209,7 @@ def link_mean(
         ``k`` and ``h`` (default 1).
     """
     xp = np if isinstance(eta, np.ndarray) else jnp
-    eta = _ceiling_shift(eta, shape, ceiling, xp)
+    eta = _ceiling_shift(eta, shape, ceiling)
     if shape is None:
         rise = 0.5 * (xp.tanh(0.5 * eta) + 1.0)
     else:
@@ -231,7 +231,7 @@ def link_slope(
     sigmoid(eta))``).
     """
     xp = np if isinstance(eta, np.ndarray) else jnp
-    eta = _ceiling_shift(eta, shape, ceiling, xp)
+    eta = _ceiling_shift(eta, shape, ceiling)
     if shape is None:
         slope = 0.25 * (1.0 - xp.tanh(0.5 * eta) ** 2)
     else:

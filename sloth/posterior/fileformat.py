@@ -171,7 +171,8 @@ def format_version(tree: xr.DataTree) -> int:
 
 def _block(tree: xr.DataTree, name: str) -> dict[str, Any]:
     if format_version(tree) < FORMAT_VERSION:
-        tree = migrate(tree, format_version(tree))
+        # the settings are root attributes: migrate those alone, not the draws
+        tree = migrate(xr.DataTree(xr.Dataset(attrs=tree.attrs)), format_version(tree))
     if name not in tree.attrs:
         raise DataValidationError(
             f"the posterior has no {name!r} attribute: it was not written by sloth"
@@ -245,18 +246,14 @@ def _tree_from_1(tree: xr.DataTree) -> xr.DataTree:
 def _from_2(tree: xr.DataTree) -> xr.DataTree:
     """Format 2 -> 3: the intercepts of a link with a ceiling moved by the ceiling's offset
     (:func:`sloth.model.ceiling_offset`), which gives every draw the curves it had."""
-    try:
-        link = json.loads(tree.attrs["model_config"]).get("link")
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return tree  # no settings to read: the checks after the migration report it
-    if link not in ("ceiling", "flexible"):
+    nodes = [node for node in tree.subtree
+             if "intercept" in node.dataset and "link_ceiling" in node.dataset]
+    if not nodes:  # the logistic and Richards links have no ceiling: nothing moves
         return tree
     from sloth.model import ceiling_offset  # JAX: only for files that need the move
 
-    for node in tree.subtree:
+    for node in nodes:
         data = node.dataset
-        if "intercept" not in data or "link_ceiling" not in data:
-            continue
         shape = data["link_shape"].to_numpy() if "link_shape" in data else None
         offset = ceiling_offset(data["link_ceiling"].to_numpy(), shape)
         moved = data["intercept"] + xr.DataArray(offset, dims=data["link_ceiling"].dims,
