@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sloth import defaults
+from sloth.cli.common import max_samples_option
 from sloth.data.table import MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -414,6 +415,12 @@ def report(args: argparse.Namespace) -> None:
         + ("; worst variables: " + ", ".join(
             f"{v} {n}" for v, n in fits.worst_rhat_variable.value_counts().items())
            if "worst_rhat_variable" in fits else "") + ".")
+    if "draws_per_chain" in fits:  # files written before sampling until mixed
+        drawn = fits.draws_per_chain
+        lines.append(
+            f"Draws per chain: {args.samples} to start; {int((drawn > args.samples).sum())} of "
+            f"{len(fits)} fits drew on until mixed (median {drawn.median():.0f}, max "
+            f"{drawn.max():.0f}; {int((drawn >= drawn.max()).sum())} at the largest).")
     lines += _conditioning(OUT / f"{args.tag}conditioning.csv")
     lines += _training(OUT / f"{args.tag}training.csv")
     text = "\n".join(lines) + "\n"
@@ -433,6 +440,9 @@ def add_sloth_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chains", type=int, default=sampler["num_chains"])
     parser.add_argument("--warmup", type=int, default=sampler["num_warmup"])
     parser.add_argument("--samples", type=int, default=sampler["num_samples"])
+    parser.add_argument("--max-samples", type=max_samples_option, default=sampler["max_samples"],
+                        help="draws per chain at most while the chains have not mixed "
+                             "('auto': four times --samples; 'none': exactly --samples)")
     parser.add_argument("--map-starts", type=int, default=2)
     parser.add_argument("--max-tree-depth", type=int, default=sampler["max_tree_depth"],
                         help="cap on NUTS trees: bounds the time of a badly conditioned split")
@@ -449,7 +459,7 @@ def sloth_options(args: argparse.Namespace) -> dict:
     """SlothModel keywords of the options of :func:`add_sloth_options`."""
     return {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
             "num_warmup": args.warmup, "num_samples": args.samples,
-            "map_starts": args.map_starts,
+            "max_samples": args.max_samples, "map_starts": args.map_starts,
             "family_benchmark_effects": args.family_benchmark_effects,
             "family_parametrization": args.family_parametrization,
             "max_tree_depth": args.max_tree_depth}

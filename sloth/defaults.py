@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONDITIONING", "EVALUATION_SAMPLER", "LINK", "N_SKILLS"]
+__all__ = ["CONDITIONING", "EVALUATION_SAMPLER", "FIT_SAMPLER", "LINK", "N_SKILLS"]
 
 #: Link from the linear predictor to the mean score (see :func:`sloth.model.link_mean`).
 LINK: Final = "flexible"
@@ -30,7 +30,12 @@ N_SKILLS: Final = "auto"
 #: limit); ``"refit"`` puts them in the fit.
 CONDITIONING: Final = "forecast"
 
+#: NUTS settings of :class:`sloth.SlothModel` (its signature's defaults) and ``sloth fit``:
+#: 1,000 draws per chain, more (up to four times as many) while the chains have not mixed.
+FIT_SAMPLER: Final = {"num_chains": 4, "num_warmup": 500, "num_samples": 1000,
+                      "max_samples": "auto"}
+
 #: NUTS settings of each fit of an evaluation sweep (``sloth evaluate``, the harness): many
-#: fits, each shorter than :class:`sloth.SlothModel`'s default of 4 chains x 2,000 draws.
+#: fits, each shorter than :class:`sloth.SlothModel`'s default of 4 chains x 1,000 draws.
 EVALUATION_SAMPLER: Final = {"num_chains": 2, "num_warmup": 300, "num_samples": 500,
-                             "max_tree_depth": 8}
+                             "max_samples": "auto", "max_tree_depth": 8}

@@ -21,6 +21,7 @@ from sloth import defaults
 from sloth.checks.diagnostics import sampler_summary
 from sloth.checks.report import DiagnosticReport, check_convergence
 from sloth.checks.structure import auto_skills, check_structure
+from sloth.checks.thresholds import DiagnosticThresholds
 from sloth.data.registry import BenchmarkInfo, BenchmarkRegistry, default_registry
 from sloth.data.table import ScoreTable
 from sloth.exceptions import (
@@ -55,8 +56,11 @@ MODEL_KEYS = ("n_skills", "benchmarks", "extra_covariates", "link", "family_benc
               "noise", "family_parametrization", "anchors", "priors", "registry")
 
 #: Constructor keywords that drive the fit's computation: the ``sampler_config`` block.
-SAMPLER_KEYS = ("num_chains", "num_warmup", "num_samples", "target_accept", "dense_mass",
-                "max_tree_depth", "map_starts", "seed", "progress_bar")
+SAMPLER_KEYS = ("num_chains", "num_warmup", "num_samples", "max_samples", "target_accept",
+                "dense_mass", "max_tree_depth", "map_starts", "seed", "progress_bar")
+
+#: ``max_samples="auto"``: at most this many times ``num_samples`` draws per chain.
+AUTO_DRAW_FACTOR = 4
 
 #: Constructor keywords holding a sequence of benchmark or covariate names (or ``None``).
 _NAME_LISTS = ("benchmarks", "extra_covariates", "anchors")
@@ -106,9 +110,16 @@ class SlothModel:
         from the data by pivoted QR of an exploratory MAP fit's loadings.
     priors : mapping, optional
         Overrides of :data:`sloth.model.DEFAULT_PRIORS`.
-    num_chains, num_warmup, num_samples : int, default 4, 500, 2000
+    num_chains, num_warmup, num_samples : int, default 4, 500, 1000
         NUTS settings (a pilot run of 150 + 150 iterations per chain precedes the warm-up;
         see :func:`sloth.inference.run_nuts`).
+    max_samples : int, "auto" or None, default "auto"
+        Draws per chain at most. While the chains have not mixed after ``num_samples`` draws
+        (worst R-hat above, or bulk or tail ESS per chain below, the warning levels of
+        :class:`sloth.checks.DiagnosticThresholds`, over the parameters and the fitted means
+        of a sample of models), the chains draw on in blocks of about ``num_samples / 2`` up
+        to ``max_samples``. ``"auto"``: four times ``num_samples``; ``None``: exactly
+        ``num_samples``.
     target_accept : float, default 0.9
         Target acceptance probability of NUTS.
     dense_mass : bool, default False
@@ -166,7 +177,8 @@ class SlothModel:
         priors: Mapping[str, float] | None = None,
         num_chains: int = 4,
         num_warmup: int = 500,
-        num_samples: int = 2000,
+        num_samples: int = 1000,
+        max_samples: int | Literal["auto"] | None = "auto",
         target_accept: float = 0.9,
         dense_mass: bool = False,
         max_tree_depth: int = 10,
@@ -187,6 +199,7 @@ class SlothModel:
         self.num_chains = num_chains
         self.num_warmup = num_warmup
         self.num_samples = num_samples
+        self.max_samples = max_samples
         self.target_accept = target_accept
         self.dense_mass = dense_mass
         self.max_tree_depth = max_tree_depth
@@ -304,6 +317,13 @@ class SlothModel:
             if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
                 kind = "non-negative" if name == "seed" else "positive"
                 raise ValueError(f"{name}={value!r} must be a {kind} integer")
+        if self.max_samples not in (None, "auto") and (
+                isinstance(self.max_samples, bool) or not isinstance(self.max_samples, Integral)
+                or self.max_samples < self.num_samples):
+            raise ValueError(
+                f"max_samples={self.max_samples!r}: allowed values are 'auto' (four times "
+                f"num_samples), None (num_samples exactly) and integers at least num_samples "
+                f"({self.num_samples})")
         if (isinstance(self.target_accept, bool) or not isinstance(self.target_accept, Real)
                 or not 0.5 <= self.target_accept < 1):
             raise ValueError(
@@ -444,6 +464,7 @@ class SlothModel:
             f"{table.n_models} models, {len(table.families)} families, {table.n_scores} scores"
             f" on {table.n_benchmarks} benchmarks; {len(table.skipped)} models skipped"
         )
+        thresholds = DiagnosticThresholds()  # the levels the fit's own check warns at
         fitted = fit_posterior(
             arrays, base,
             anchors=None if self.anchors is None else [table.benchmarks.index(a)
@@ -451,7 +472,11 @@ class SlothModel:
             centered=self.family_parametrization == "centered", map_starts=self.map_starts,
             sampler=SamplerSettings(
                 num_chains=self.num_chains, num_warmup=self.num_warmup,
-                num_samples=self.num_samples, target_accept=self.target_accept,
+                num_samples=self.num_samples,
+                max_samples=self._draw_cap(),
+                rhat_target=thresholds.rhat_warn,
+                ess_per_chain_target=thresholds.ess_per_chain_warn,
+                target_accept=self.target_accept,
                 max_tree_depth=int(self.max_tree_depth), dense_mass=self.dense_mass,
                 progress_bar=self.progress_bar,
             ),
@@ -479,6 +504,14 @@ class SlothModel:
         self.timings_ = {"map": map_seconds, "sampling": sampling_seconds,
                          "total": time.perf_counter() - start}
         return self
+
+    def _draw_cap(self) -> int | None:
+        """Draws per chain at most (``max_samples`` resolved; None: ``num_samples``)."""
+        if self.max_samples is None:
+            return None
+        if self.max_samples == "auto":
+            return AUTO_DRAW_FACTOR * int(self.num_samples)
+        return int(self.max_samples)
 
     def _check_convergence(self) -> None:
         """Run :func:`sloth.checks.report.check_convergence` on the new fit, keep it as

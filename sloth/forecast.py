@@ -46,6 +46,22 @@ def _check_finite(posterior) -> None:
         )
 
 
+def spread_draws(draws: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws spread evenly over ``draws`` (S, ...): the refit of a forecast may hold
+    another number of draws than the fit it stands in for (each fit draws until its chains
+    have mixed), and its draws fill the same (n, ...) array.
+
+    Returns
+    -------
+    ndarray, shape (n, ...)
+        ``draws`` itself when ``S == n``; else every k-th draw (``S > n``) or draws repeated
+        evenly (``S < n``).
+    """
+    if len(draws) == n:
+        return draws
+    return draws[np.linspace(0, len(draws) - 1, n).round().astype(int)]
+
+
 #: Posterior draws a forecast uses by default (every k-th draw of each chain).
 MAX_DRAWS = 1000
 
@@ -124,7 +140,7 @@ def _forecast_samples(
     if observed is not None:
         observed = posterior.validate_frame(observed, "observed", require_scores=True)
         check_observed_families(observed, new_models)
-    _check_finite(posterior)
+    _check_finite(model.posterior_)  # every draw, not only those the forecast keeps
     extrapolation = posterior.extrapolation(new_models, warn=warn)
     rng = np.random.default_rng(seed)
     out = np.empty((posterior.n_draws, len(new_models), len(posterior.benchmarks)))
@@ -156,8 +172,9 @@ def _forecast_samples(
                 "method='refit' (or on_high_khat='refit'), which refits with their models")
         seen = new_models[FAMILY].isin(unreliable).to_numpy()
         refit = refit_with(model, observed[observed[FAMILY].isin(unreliable)])
-        out[:, seen, :] = refit.posterior_.thinned(max_draws).predict_draws(
+        refitted = refit.posterior_.thinned(max_draws).predict_draws(
             new_models[seen], kind=kind, seed=int(rng.integers(2**31)))
+        out[:, seen, :] = spread_draws(refitted, len(out))
         records = [replace(r, method="refit") if r.family in unreliable else r
                    for r in records]
     return out, records, extrapolation

@@ -48,8 +48,9 @@ configure(host_devices=default_host_devices(),
 def _write_version_1(tree, path, *, drop=()):
     """Write ``tree`` (a fit's posterior) as sloth wrote posteriors before format versions:
     no ``sloth_format``/``format_version``, one ``config`` attribute holding the constructor
-    options of that time (no ``registry`` nor ``progress_bar``; ``drop`` removes more, e.g.
-    ``family_benchmark_effects`` for files before that option), derived variables left out,
+    options of that time (no ``registry``, ``progress_bar`` nor ``max_samples``; ``drop``
+    removes more, e.g. ``family_benchmark_effects`` for files before that option), derived
+    variables left out,
     and the intercepts of a link with a ceiling those of the curve ``h r_k(eta)`` of that
     time (see :func:`sloth.model.ceiling_offset`)."""
     from sloth.posterior.datatree import without_derived
@@ -65,7 +66,7 @@ def _write_version_1(tree, path, *, drop=()):
         old["posterior"] = post.assign(intercept=post["intercept"] - offset)
     attrs = dict(old.attrs)
     config = {**json.loads(attrs.pop("model_config")), **json.loads(attrs.pop("sampler_config"))}
-    for key in ("registry", "progress_bar", *drop):
+    for key in ("registry", "progress_bar", "max_samples", *drop):
         del config[key]
     del attrs["sloth_format"], attrs["format_version"]
     attrs.pop("sloth_data_sha256", None)  # format 1 had no checksum

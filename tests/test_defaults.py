@@ -21,8 +21,10 @@ def test_the_estimator_the_fit_command_and_evaluate_share_link_skills_and_condit
     assert inspect.signature(sloth_forecaster).parameters["conditioning"].default == (
         defaults.CONDITIONING)
     sampler = {"num_chains": evaluate.chains, "num_warmup": evaluate.warmup,
-               "num_samples": evaluate.samples, "max_tree_depth": evaluate.max_tree_depth}
+               "num_samples": evaluate.samples, "max_samples": evaluate.max_samples,
+               "max_tree_depth": evaluate.max_tree_depth}
     assert sampler == defaults.EVALUATION_SAMPLER
     # the fit command's sampler is the estimator's
-    assert (fit.chains, fit.warmup, fit.samples) == tuple(
-        SIGNATURE[k].default for k in ("num_chains", "num_warmup", "num_samples"))
+    assert (fit.chains, fit.warmup, fit.samples, fit.max_samples) == tuple(
+        SIGNATURE[k].default for k in ("num_chains", "num_warmup", "num_samples", "max_samples"))
+    assert {k: SIGNATURE[k].default for k in defaults.FIT_SAMPLER} == defaults.FIT_SAMPLER

@@ -175,7 +175,7 @@ def test_short_chains_raise_a_convergence_warning_kept_in_the_file(tmp_path):
         model.fit(table)
     failed = {f.check for f in [*model.convergence_.errors, *model.convergence_.warnings]}
     assert {"rhat", "ess"} <= failed
-    assert model.convergence_.sampler["num_draws"] == 12
+    assert model.convergence_.sampler["num_draws"] == 48
     assert model.n_skills == "auto" and model.n_skills_ == 2 and len(model.anchors_) == 2
     assert model.summary()["convergence_warnings"]
     path = tmp_path / "short.nc"

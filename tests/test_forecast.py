@@ -19,7 +19,7 @@ from sloth.conditioning import (
     population_factor,
 )
 from sloth.exceptions import DataValidationError, ExtrapolationWarning, ForecastError
-from sloth.forecast import forecast, forecast_datatree, forecast_samples
+from sloth.forecast import MAX_DRAWS, forecast, forecast_datatree, forecast_samples
 from sloth.model import maths
 from sloth.model.design import EXTRAPOLATION_COLUMNS
 from sloth.model.simulate import simulate_leaderboard
@@ -295,7 +295,9 @@ def test_predictions_group_matches_the_table_and_fifty_candidates_are_fast(setup
     tree = forecast_datatree(model, candidates, rows.iloc[:1], kind="mean", seed=4)
     pred = tree["predictions"]["scores"]
     assert pred.dims == ("chain", "draw", "model", "benchmark")
-    assert pred.shape[:2] == model.idata_["posterior"]["intercept"].shape[:2]
+    # the draws a forecast keeps: every k-th of each chain, at most MAX_DRAWS in all
+    kept = model.posterior_.thinned(MAX_DRAWS).tree["posterior"]["intercept"]
+    assert pred.shape[:2] == kept.shape[:2] and pred.shape[0] * pred.shape[1] <= MAX_DRAWS
     means = pred.mean(("chain", "draw")).to_numpy().reshape(-1)
     np.testing.assert_allclose(means, table["mean"].to_numpy(), atol=1e-12)
     assert list(tree["predictions_constant_data"]["params"].to_numpy()) == list(

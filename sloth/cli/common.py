@@ -62,6 +62,22 @@ def skills_option(text: str) -> int | str:
         ) from None
 
 
+def max_samples_option(text: str) -> int | str | None:
+    """``--max-samples``: a positive integer, ``auto`` (four times ``--samples``) or ``none``
+    (draw ``--samples`` exactly)."""
+    word = text.strip().lower()
+    if word == "none":
+        return None
+    if word == "auto":
+        return word
+    try:
+        return int_in(1, None, "--max-samples")(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: --max-samples must be a positive integer (at least "
+            "--samples), 'auto' or 'none'") from None
+
+
 def floor_item(text: str) -> tuple[str, float]:
     """Parse ``NAME=VALUE`` of ``--floor``."""
     name, sep, value = text.rpartition("=")

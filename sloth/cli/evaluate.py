@@ -17,6 +17,7 @@ from sloth.cli.common import (
     check_out,
     float_option,
     int_in,
+    max_samples_option,
     open_executor,
     print_json,
     skills_option,
@@ -173,7 +174,13 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--warmup", metavar="N", type=int_in(1, None, "--warmup"),
                    default=sampler["num_warmup"], help="warm-up iterations per chain")
     p.add_argument("--samples", metavar="N", type=int_in(1, None, "--samples"),
-                   default=sampler["num_samples"], help="draws per chain")
+                   default=sampler["num_samples"],
+                   help="draws per chain (more while the chains have not mixed, up to "
+                        "--max-samples)")
+    p.add_argument("--max-samples", metavar="N|auto|none", type=max_samples_option,
+                   default=sampler["max_samples"],
+                   help="draws per chain at most ('auto': four times --samples; 'none': "
+                        "exactly --samples)")
     p.add_argument("--max-tree-depth", metavar="N", type=int_in(1, None, "--max-tree-depth"),
                    default=sampler["max_tree_depth"], help="maximum NUTS tree depth")
     p.add_argument("--seed", metavar="INT", type=int, default=0)
@@ -331,7 +338,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if name == SLOTH_METHOD:
             options = {"n_skills": args.skills, "link": args.link, "num_chains": args.chains,
                        "num_warmup": args.warmup, "num_samples": args.samples,
-                       "max_tree_depth": args.max_tree_depth,
+                       "max_samples": args.max_samples, "max_tree_depth": args.max_tree_depth,
                        "family_benchmark_effects": args.family_effects}
             methods.append(sloth_forecaster(options, conditioning=args.conditioning,
                                             seed=args.seed))

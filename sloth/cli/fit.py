@@ -29,6 +29,7 @@ from sloth.cli.common import (
     check_out,
     floor_item,
     int_in,
+    max_samples_option,
     print_json,
     skills_option,
     split_list,
@@ -222,10 +223,12 @@ def build_model(args: argparse.Namespace, table: ScoreTable) -> SlothModel:
         noise=args.noise,
         link=args.link,
         family_benchmark_effects=args.family_effects,
+        family_parametrization=args.family_parametrization,
         anchors=split_list(args.anchors),
         num_chains=args.chains,
         num_warmup=args.warmup,
         num_samples=args.samples,
+        max_samples=args.max_samples,
         target_accept=args.target_accept,
         map_starts=args.map_starts,
         seed=args.seed,
@@ -261,7 +264,8 @@ def fit_report(model: SlothModel, *, source: str, out: str) -> dict[str, Any]:
                     for r in skipped.to_dict("records")] if skipped is not None else [],
         "settings": {
             "num_chains": model.num_chains, "num_warmup": model.num_warmup,
-            "num_samples": model.num_samples, "noise": model.noise, "seed": model.seed,
+            "num_samples": model.num_samples, "max_samples": model.max_samples,
+            "noise": model.noise, "seed": model.seed,
             "target_accept": model.target_accept,
             "extra_covariates": list(model.extra_covariates),
         },
@@ -422,17 +426,32 @@ def add_fit_parser(sub: Any) -> None:
                        help="model each family's own deviation per benchmark: forecasts carry "
                             "a new family's deviations on its observed models to its larger "
                             "ones (sloth.model.family_effects)")
+    model.add_argument("--family-parametrization", choices=("centered", "non_centered"),
+                       default="centered",
+                       help="how NUTS sees the family efficiencies: centred (sampled "
+                            "directly) or non-centred (standardized offsets times the "
+                            "population scale; mixes better where families are weakly "
+                            "observed)")
     model.add_argument("--anchors", metavar="B1,B2,...", default=None,
                        help="anchor benchmark of each skill, comma-separated (default: "
                             "chosen from an exploratory MAP fit)")
 
     sampler = fit.add_argument_group("sampler")
     sampler.add_argument("--chains", metavar="N", type=int_in(1, None, "the number of chains"),
-                         default=4, help="NUTS chains")
+                         default=defaults.FIT_SAMPLER["num_chains"], help="NUTS chains")
     sampler.add_argument("--warmup", metavar="N", type=int_in(1, None, "the warm-up length"),
-                         default=500, help="warm-up iterations per chain")
+                         default=defaults.FIT_SAMPLER["num_warmup"],
+                         help="warm-up iterations per chain")
     sampler.add_argument("--samples", metavar="N", type=int_in(1, None, "the number of draws"),
-                         default=2000, help="posterior draws per chain")
+                         default=defaults.FIT_SAMPLER["num_samples"],
+                         help="posterior draws per chain (more while the chains have not "
+                              "mixed, up to --max-samples)")
+    sampler.add_argument("--max-samples", metavar="N|auto|none", type=max_samples_option,
+                         default=defaults.FIT_SAMPLER["max_samples"],
+                         help="draws per chain at most: until then, chains that have not "
+                              "mixed (R-hat above 1.01, or ESS below 100 per chain) draw on; "
+                              "'auto' (default): four times --samples; 'none': exactly "
+                              "--samples")
     sampler.add_argument("--target-accept", metavar="P", type=target_accept, default=0.9,
                          help="target acceptance probability of NUTS, in [0.5, 1)")
     sampler.add_argument("--map-starts", metavar="N",

@@ -380,7 +380,7 @@ def sloth_forecaster(
              "k": task.k, **r.to_dict()} for r in records)
 
     def run(task: Task) -> tuple[np.ndarray, float, None]:
-        from sloth.forecast import forecast_samples
+        from sloth.forecast import MAX_DRAWS, forecast_samples
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExtrapolationWarning)
@@ -396,8 +396,9 @@ def sloth_forecaster(
             known = task.test[FAMILY].isin(model.families_).to_numpy()
             draws = None
             if known.any():
-                part = model.posterior_.predict_draws(task.test[known], kind="score",
-                                                      seed=seed)
+                # the draws forecast_samples keeps, so that both parts have as many
+                part = model.posterior_.thinned(MAX_DRAWS).predict_draws(
+                    task.test[known], kind="score", seed=seed)
                 draws = np.empty((part.shape[0], len(task.test), part.shape[2]))
                 draws[:, known] = part
             if not known.all():  # families with no model in the fit: zero-shot
@@ -429,6 +430,7 @@ def _fit_record(task: Task, model: Any, seconds: float, observed_k: int) -> dict
         "map_seconds": model.timings_["map"], "rhat_max": summary["rhat_max"],
         "worst_rhat_variable": summary["worst_rhat_variable"],
         "ess_bulk_min": summary["ess_bulk_min"], "divergences": summary["divergences"],
+        "draws_per_chain": int(model.idata_["posterior"].sizes["draw"]),
         "mean_leapfrog_steps": summary["mean_leapfrog_steps"],
         "chain_method": str(model.idata_.attrs.get("chain_method", "")),
         "convergence_warnings": " ".join(sorted(

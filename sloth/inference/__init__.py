@@ -14,6 +14,7 @@ from sloth.inference.anchors import benchmark_information, choose_anchors, to_an
 from sloth.inference.map import MapResult, find_map
 from sloth.inference.nuts import (
     NUTS_CHUNK,
+    ExtensionRule,
     SamplerResult,
     finite_difference_hessian,
     laplace_whitening,
@@ -32,6 +33,7 @@ from sloth.inference.programs import (
 __all__ = [
     "NUTS_CHUNK",
     "PAD_MULTIPLES",
+    "ExtensionRule",
     "MapResult",
     "PosteriorFit",
     "ProgramCache",

@@ -27,16 +27,18 @@ from sloth.inference.programs import (
     pad_arrays,
     pad_init,
 )
-from sloth.model import ModelStructure
+from sloth.model import ModelStructure, compute_mean_score, compute_skills
 from sloth.model.design import FitArrays
 
 __all__ = [
     "NUTS_CHUNK",
+    "ExtensionRule",
     "NutsProgram",
     "NutsSettings",
     "SamplerResult",
     "finite_difference_hessian",
     "laplace_whitening",
+    "mean_score_monitor",
     "nuts_program",
     "run_nuts",
     "sample_stats",
@@ -228,29 +230,121 @@ def start_energy(value_and_grad: Callable, u0: jnp.ndarray, center: jnp.ndarray,
     return energy, grad
 
 
+@dataclass(frozen=True)
+class ExtensionRule:
+    """When the final run of :func:`run_nuts` draws more: sampling goes on, in blocks, until
+    the chains look mixed or ``max_draws`` draws per chain are reached.
+
+    The chains look mixed when, over every unconstrained parameter and every quantity of
+    ``monitor``, the rank-normalized R-hat is at most ``rhat_target`` and the bulk and tail
+    ESS are at least ``ess_per_chain_target`` per chain (``arviz_stats``, as the fit's own
+    convergence check computes them). Adaptation is over by then, so the extra draws continue
+    the same chains with the same step size and mass matrix.
+
+    Attributes
+    ----------
+    max_draws : int
+        Draws per chain at most.
+    rhat_target : float
+    ess_per_chain_target : float
+    monitor : callable, optional
+        Further quantities to judge: unconstrained draws (chains, draws, k) -> array
+        (chains, draws, m) (:func:`run_nuts` gives the fitted mean scores of a sample of
+        models, the variable that mixes slowest).
+    """
+
+    max_draws: int
+    rhat_target: float
+    ess_per_chain_target: float
+    monitor: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def mixed(self, u: np.ndarray) -> tuple[bool, float, float]:
+        """Whether draws ``u`` (chains, draws, k) look mixed, with their worst R-hat and
+        lowest ESS (bulk or tail) over the parameters and the monitored quantities."""
+        import warnings
+
+        import arviz_stats  # here: scipy.stats, only for fits that may extend
+        import xarray as xr
+
+        values = u if self.monitor is None else np.concatenate([u, self.monitor(u)], axis=-1)
+        ds = xr.Dataset({"q": (("chain", "draw", "entry"), np.asarray(values, dtype=float))})
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 of constant entries
+            rhat = float(np.nanmax(arviz_stats.rhat(ds)["q"].to_numpy()))
+            ess = min(float(np.nanmin(arviz_stats.ess(ds, method=m)["q"].to_numpy()))
+                      for m in ("bulk", "tail"))
+        ok = rhat <= self.rhat_target and ess >= self.ess_per_chain_target * u.shape[0]
+        return ok, rhat, ess
+
+
+def mean_score_monitor(compiled: Programs, data: dict, structure: ModelStructure,
+                       arrays: FitArrays, center: jnp.ndarray, whiten: jnp.ndarray, *,
+                       n_models: int = 64) -> Callable[[np.ndarray], np.ndarray]:
+    """The fitted mean scores of ``n_models`` models spread evenly over the fit, every
+    benchmark, as a function of the unconstrained draws (chains, draws, k) -> (chains,
+    draws, n_models * J): the quantities an :class:`ExtensionRule` watches besides the
+    parameters."""
+    rows = np.unique(np.linspace(0, len(arrays.family_index) - 1, n_models).round().astype(int))
+    covariates, family_index = arrays.covariates[rows], arrays.family_index[rows]
+
+    def monitor(u: np.ndarray) -> np.ndarray:
+        chains, draws, dim = u.shape
+        flat = center + jnp.einsum("ij,cdj->cdi", whiten, jnp.asarray(u, dtype=center.dtype))
+        site = drop_placeholders(compiled.postprocess(flat.reshape(-1, dim), data),
+                                 structure.n_families)
+        skills = compute_skills(site["family_efficiency"], site["skill_slope"], covariates,
+                                family_index)
+        mean = compute_mean_score(skills, site["loading"], site["intercept"], arrays.floors,
+                                  site.get("link_shape"), site.get("link_ceiling"))
+        return np.asarray(mean).reshape(chains, draws, -1)
+
+    return monitor
+
+
 def _run_chains(nuts: NutsProgram, value_and_grad: Callable, keys: jnp.ndarray,
                 u0: jnp.ndarray, center: jnp.ndarray, whiten: jnp.ndarray, data: dict, *,
-                draws: int, label: str | None) -> dict[str, np.ndarray]:
-    """The program's warm-up and ``draws`` draws of each chain: the trace of the draws,
-    arrays (chains, draws, ...)."""
-    total = nuts.settings.num_warmup + draws
+                draws: int, label: str | None, extend: ExtensionRule | None = None,
+                ) -> dict[str, np.ndarray]:
+    """The program's warm-up and ``draws`` draws of each chain (more, up to
+    ``extend.max_draws``, while ``extend`` says the chains have not mixed): the trace of the
+    draws, arrays (chains, draws, ...)."""
+    warmup = nuts.settings.num_warmup
     energy0, grad0 = start_energy(value_and_grad, u0, center, whiten, data)
     states = nuts.init(keys, u0, energy0, grad0, center, whiten, data)
-    parts = []
+    parts: list[dict[str, np.ndarray]] = []
+    done = 0
     bar = None
     if label is not None:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, leave=True)
-    for _ in range(-(-total // NUTS_CHUNK)):
-        states, trace = nuts.advance(states, center, whiten, data)
-        parts.append(jax.tree.map(np.asarray, trace))
-        if bar is not None:
-            bar.update(min(NUTS_CHUNK, total - bar.n))
+        bar = tqdm(total=warmup + draws, desc=label, unit="it", file=sys.stderr, leave=True)
+
+    def advance_to(total: int) -> None:
+        nonlocal states, done
+        while done < total:
+            states, trace = nuts.advance(states, center, whiten, data)
+            parts.append(jax.tree.map(np.asarray, trace))
+            done += NUTS_CHUNK
+            if bar is not None:
+                bar.update(min(NUTS_CHUNK, bar.total - bar.n))
+
+    advance_to(warmup + draws)
+    if extend is not None:
+        block = NUTS_CHUNK * max(1, -(-draws // (2 * NUTS_CHUNK)))  # about half of draws
+        while draws < extend.max_draws:
+            u = np.concatenate([p["z"] for p in parts], axis=1)[:, warmup:warmup + draws]
+            ok, rhat, ess = extend.mixed(u)
+            if ok:
+                break
+            draws = min(draws + block, extend.max_draws)
+            if bar is not None:
+                bar.total = warmup + draws
+                bar.set_postfix_str(f"R-hat {rhat:.3f}, ESS {ess:.0f}: drawing on")
+            advance_to(warmup + draws)
     if bar is not None:
         bar.close()
     trace = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
-    return {k: v[:, total - draws:total] for k, v in trace.items()}
+    return {k: v[:, warmup:warmup + draws] for k, v in trace.items()}
 
 
 def run_nuts(
@@ -261,6 +355,9 @@ def run_nuts(
     num_chains: int = 4,
     num_warmup: int = 500,
     num_samples: int = 500,
+    max_samples: int | None = None,
+    rhat_target: float = 1.01,
+    ess_per_chain_target: float = 100.0,
     pilot: int = 150,
     target_accept: float = 0.85,
     max_tree_depth: int = 10,
@@ -295,6 +392,15 @@ def run_nuts(
     init_values : dict of ndarray
         Constrained site values at the MAP (family sites with ``F`` rows).
     num_chains, num_warmup, num_samples : int
+    max_samples : int, optional
+        Draws per chain at most: while the chains have not mixed after ``num_samples``
+        draws (worst R-hat of the unconstrained parameters above ``rhat_target``, or bulk or
+        tail ESS below ``ess_per_chain_target`` per chain; :class:`ExtensionRule`), the final
+        run draws on in blocks of about ``num_samples / 2``. ``None``: ``num_samples``
+        exactly.
+    rhat_target, ess_per_chain_target : float, default 1.01, 100
+        When the chains have mixed (the warning levels of
+        :class:`sloth.checks.DiagnosticThresholds`).
     pilot : int, default 150
     target_accept : float, default 0.85
     max_tree_depth : int, default 10
@@ -311,7 +417,8 @@ def run_nuts(
     Returns
     -------
     SamplerResult
-        Draws of shape (num_chains, num_samples, ...).
+        Draws of shape (num_chains, draws, ...): ``num_samples`` draws, or up to
+        ``max_samples`` when the chains were extended.
     """
     programs = ProgramCache() if programs is None else programs
     data, padded = pad_arrays(arrays, structure)
@@ -332,9 +439,12 @@ def run_nuts(
             dense_mass=dense_mass, parallel=parallel))
 
     pilot_warmup = min(pilot, num_warmup)
+    extend_wanted = max_samples is not None and max_samples > num_samples
     if progress_bar:
         print(f"NUTS: {num_chains} chains x ({pilot_warmup} + {pilot} pilot, "
-              f"{num_warmup} warm-up + {num_samples} draws), {dim} parameters",
+              f"{num_warmup} warm-up + {num_samples} draws"
+              + (f", up to {max_samples} until mixed" if extend_wanted else "")
+              + f"), {dim} parameters",
               file=sys.stderr, flush=True)
     start = time.perf_counter()
     if pilot > 0:
@@ -350,14 +460,20 @@ def run_nuts(
         whiten = whiten @ jnp.asarray(np.linalg.cholesky(cov), dtype=center.dtype)
         last = draws[:, -1, :] - flat_draws.mean(axis=0)
         u0 = jnp.asarray(np.linalg.solve(np.linalg.cholesky(cov), last.T).T, dtype=center.dtype)
+    extend = None
+    if extend_wanted:
+        extend = ExtensionRule(int(max_samples), float(rhat_target), float(ess_per_chain_target),
+                               monitor=mean_score_monitor(compiled, data, structure, arrays,
+                                                          center, whiten))
     out = _run_chains(program(num_warmup), compiled.value_and_grad,
                       jax.random.split(key_run, num_chains), u0, center, whiten, data,
-                      draws=num_samples, label="NUTS" if progress_bar else None)
+                      draws=num_samples, label="NUTS" if progress_bar else None, extend=extend)
     u = out.pop("z")  # (chains, draws, k)
+    num_draws = u.shape[1]
     flat = center + jnp.einsum("ij,cdj->cdi", whiten, u)
     constrained = drop_placeholders(compiled.postprocess(flat.reshape(-1, dim), data),
                                     structure.n_families)
-    samples = {k: v.reshape(num_chains, num_samples, *v.shape[1:])
+    samples = {k: v.reshape(num_chains, num_draws, *v.shape[1:])
                for k, v in constrained.items()}
     extra = {k: np.asarray(v) for k, v in out.items()}
     return SamplerResult(samples=samples, extra=extra, chain_method=chain_method,

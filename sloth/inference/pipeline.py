@@ -27,6 +27,9 @@ class SamplerSettings:
     num_chains: int = 4
     num_warmup: int = 500
     num_samples: int = 2000
+    max_samples: int | None = None
+    rhat_target: float = 1.01
+    ess_per_chain_target: float = 100.0
     pilot: int = 150
     target_accept: float = 0.9
     max_tree_depth: int = 10
@@ -136,10 +139,14 @@ def fit_posterior(
     map_seconds = time.perf_counter() - start
     names = list(chosen) if benchmarks is None else [benchmarks[a] for a in chosen]
     say(f"anchors {names}; NUTS {sampler.num_chains} chains x "
-        f"({sampler.num_warmup} warm-up + {sampler.num_samples} draws)")
+        f"({sampler.num_warmup} warm-up + {sampler.num_samples} draws"
+        + ("" if sampler.max_samples is None else f", up to {sampler.max_samples} until mixed")
+        + ")")
     result = run_nuts(
         arrays, anchored, init.values, num_chains=sampler.num_chains,
-        num_warmup=sampler.num_warmup, num_samples=sampler.num_samples, pilot=sampler.pilot,
+        num_warmup=sampler.num_warmup, num_samples=sampler.num_samples,
+        max_samples=sampler.max_samples, rhat_target=sampler.rhat_target,
+        ess_per_chain_target=sampler.ess_per_chain_target, pilot=sampler.pilot,
         target_accept=sampler.target_accept, dense_mass=sampler.dense_mass,
         max_tree_depth=int(sampler.max_tree_depth), seed=seed,
         progress_bar=sampler.progress_bar, programs=programs,

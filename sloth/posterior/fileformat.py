@@ -32,6 +32,8 @@ Version history:
    curves are the same: a file of format 2 is brought up exactly by adding the offset of
    each draw's ceiling (and shape) to its intercepts (``intercept`` of every group that holds
    it and ``link_ceiling``).
+4. ``sampler_config`` holds ``max_samples`` (draws per chain at most, when the chains draw on
+   until they have mixed); files of format 3 drew exactly ``num_samples``: ``None``.
 
 A file may hold further groups besides the fit's, e.g. the ``predictions`` and
 ``predictions_constant_data`` of :func:`sloth.forecast.forecast_datatree` (whose
@@ -79,7 +81,7 @@ __all__ = [
 FORMAT_ID = "sloth.posterior"
 
 #: Version of the file format this sloth writes (and the newest it reads).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 #: Groups every posterior file holds.
 GROUPS = ("posterior", "observed_data", "constant_data")
@@ -262,9 +264,23 @@ def _from_2(tree: xr.DataTree) -> xr.DataTree:
     return tree
 
 
+def _from_3(tree: xr.DataTree) -> xr.DataTree:
+    """Format 3 -> 4: ``max_samples`` in the sampler settings (``None``: format 3 fits drew
+    exactly ``num_samples``)."""
+    try:
+        sampler = json.loads(tree.attrs["sampler_config"])
+    except (KeyError, TypeError, ValueError):
+        return tree  # no settings to extend: reading the file reports it
+    if isinstance(sampler, dict):
+        sampler.setdefault("max_samples", None)
+        tree.attrs = {**tree.attrs, "sampler_config": json.dumps(sampler)}
+    return tree
+
+
 #: Migration steps: version v -> the function bringing a tree (a shallow copy, changed in
 #: place) to version v + 1.
-_STEPS: dict[int, Callable[[xr.DataTree], xr.DataTree]] = {1: _tree_from_1, 2: _from_2}
+_STEPS: dict[int, Callable[[xr.DataTree], xr.DataTree]] = {1: _tree_from_1, 2: _from_2,
+                                                          3: _from_3}
 
 
 def migrate(tree: xr.DataTree, from_version: int) -> xr.DataTree:

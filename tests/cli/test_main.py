@@ -23,9 +23,10 @@ FIT_OPTIONS = (
     "--data", "--benchmarks", "--family-column", "--floor", "--covariate", "--no-instruct",
     "--skip-incomplete", "--model-column", "--params-column", "--tokens-column",
     "--compute-column", "--params-unit", "--tokens-unit", "--compute-unit", "--rename",
-    "--skills", "--noise", "--link", "--family-effects", "--no-family-effects", "--anchors",
+    "--skills", "--noise", "--link", "--family-effects", "--no-family-effects",
+    "--family-parametrization", "--anchors",
     "--chains", "--warmup",
-    "--samples",
+    "--samples", "--max-samples",
     "--target-accept",
     "--map-starts", "--seed", "--out", "--force", "--json", "--quiet",
 )
@@ -212,7 +213,7 @@ def test_fit_help_lists_every_option_with_defaults(capsys):
         for opt in action.option_strings if opt.startswith("--") and opt != "--help"
     }
     assert parser_options == set(FIT_OPTIONS)
-    for default in ("(default: auto)", "(default: 4)", "(default: 500)", "(default: 2000)",
+    for default in ("(default: auto)", "(default: 4)", "(default: 500)", "(default: 1000)",
                     "sloth-fit.nc", "Family2", "(default: student_t)", "(default: 0.9)",
                     "(default: off)", "all 12", "(default: flexible)"):
         assert default in text, default

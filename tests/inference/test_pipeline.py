@@ -53,7 +53,7 @@ def test_fits_sharing_a_cache_compile_once():
     with traced:
         model = SlothModel(2, **SETTINGS).fit(second, programs=cache)
     assert not BIG & set(traced.names), traced.names
-    assert model.idata_["posterior"].sizes["draw"] == 20
+    assert 20 <= model.idata_["posterior"].sizes["draw"] <= 80  # drawn on until mixed
     assert len(cache) == 2  # the exploratory and the anchored structure
 
 

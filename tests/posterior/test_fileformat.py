@@ -55,6 +55,7 @@ NON_DEFAULT = {
     "num_chains": 3,
     "num_warmup": 123,
     "num_samples": 45,
+    "max_samples": 90,
     "target_accept": 0.85,
     "dense_mass": True,
     "max_tree_depth": 7,
@@ -175,7 +176,7 @@ def test_file_carries_id_version_and_two_config_blocks(fitted, saved):
         attrs = dict(raw.attrs)
         stored = set(raw["posterior"].data_vars)
     assert attrs["sloth_format"] == FORMAT_ID == "sloth.posterior"
-    assert int(attrs["format_version"]) == FORMAT_VERSION == 3
+    assert int(attrs["format_version"]) == FORMAT_VERSION == 4
     assert attrs["sloth_version"]
     assert "config" not in attrs
     assert json.loads(attrs["model_config"]) == model.get_config()["model_config"]
@@ -207,6 +208,7 @@ def test_version_1_file_is_migrated(fitted, tmp_path, write_version_1):
     assert "config" not in loaded.idata_.attrs
     expected = model.get_config()
     expected["model_config"]["registry"] = None  # format 1 kept no registry
+    expected["sampler_config"]["max_samples"] = None  # format 1 fits drew num_samples exactly
     assert loaded.get_config() == expected  # progress_bar False, as format 1 loaded models
     frame = table.to_frame().iloc[:4]
     pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame))
@@ -257,7 +259,26 @@ def test_version_2_file_of_a_ceiling_link_keeps_its_curves(link, tmp_path):
     pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame), atol=1e-5)
     # a logistic fit's file has no ceiling: format 2 -> 3 leaves it as it was
     tree = xr.DataTree(xr.Dataset(attrs={"model_config": json.dumps({"link": "logistic"})}))
-    assert migrate(tree, 2).attrs["format_version"] == 3
+    assert migrate(tree, 2).attrs["format_version"] == FORMAT_VERSION
+
+
+def test_version_3_file_drew_exactly_num_samples(fitted, tmp_path):
+    """Format 4 adds ``max_samples``; a format-3 fit drew ``num_samples`` exactly: None."""
+    from sloth.io import save_datatree
+    from sloth.posterior.datatree import without_derived
+
+    model, table = fitted
+    old = model.idata_.copy()
+    sampler = json.loads(old.attrs["sampler_config"])
+    del sampler["max_samples"]
+    old.attrs = {**old.attrs, "format_version": 3, "sampler_config": json.dumps(sampler)}
+    save_datatree(without_derived(old), tmp_path / "v3.nc")
+    loaded = SlothModel.load(tmp_path / "v3.nc")
+    assert loaded.idata_.attrs["format_version"] == FORMAT_VERSION
+    assert loaded.max_samples is None
+    assert sampler_config(old)["max_samples"] is None  # in-memory trees migrate too
+    frame = table.to_frame().iloc[:4]
+    pd.testing.assert_frame_equal(loaded.predict(frame), model.predict(frame))
 
 
 def test_migrate_splits_the_single_config():
@@ -270,7 +291,8 @@ def test_migrate_splits_the_single_config():
     assert model_config(new) == {"n_skills": 2, "noise": "normal", "priors": {},
                                  "link": "logistic", "family_benchmark_effects": False,
                                  "registry": None}
-    assert sampler_config(new) == {"num_chains": 2, "seed": 1, "progress_bar": False}
+    assert sampler_config(new) == {"num_chains": 2, "seed": 1, "progress_bar": False,
+                                   "max_samples": None}
     assert model_config(tree) == model_config(new)  # readers migrate trees in memory too
 
 
