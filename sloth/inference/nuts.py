@@ -37,8 +37,8 @@ __all__ = [
     "NutsSettings",
     "SamplerResult",
     "finite_difference_hessian",
+    "fit_monitor",
     "laplace_whitening",
-    "mean_score_monitor",
     "nuts_program",
     "run_nuts",
     "sample_stats",
@@ -235,7 +235,7 @@ class ExtensionRule:
     """When the final run of :func:`run_nuts` draws more: sampling goes on, in blocks, until
     the chains look mixed or ``max_draws`` draws per chain are reached.
 
-    The chains look mixed when, over every unconstrained parameter and every quantity of
+    The chains look mixed when, over every whitened parameter and every quantity of
     ``monitor``, the rank-normalized R-hat is at most ``rhat_target`` and the bulk and tail
     ESS are at least ``ess_per_chain_target`` per chain (``arviz_stats``, as the fit's own
     convergence check computes them). Adaptation is over by then, so the extra draws continue
@@ -249,8 +249,8 @@ class ExtensionRule:
     ess_per_chain_target : float
     monitor : callable, optional
         Further quantities to judge: unconstrained draws (chains, draws, k) -> array
-        (chains, draws, m) (:func:`run_nuts` gives the fitted mean scores of a sample of
-        models, the variable that mixes slowest).
+        (chains, draws, m) (:func:`run_nuts` gives :func:`fit_monitor`: every constrained
+        site and the fitted mean scores of a sample of models).
     """
 
     max_draws: int
@@ -277,13 +277,14 @@ class ExtensionRule:
         return ok, rhat, ess
 
 
-def mean_score_monitor(compiled: Programs, data: dict, structure: ModelStructure,
+def fit_monitor(compiled: Programs, data: dict, structure: ModelStructure,
                        arrays: FitArrays, center: jnp.ndarray, whiten: jnp.ndarray, *,
                        n_models: int = 64) -> Callable[[np.ndarray], np.ndarray]:
-    """The fitted mean scores of ``n_models`` models spread evenly over the fit, every
-    benchmark, as a function of the unconstrained draws (chains, draws, k) -> (chains,
-    draws, n_models * J): the quantities an :class:`ExtensionRule` watches besides the
-    parameters."""
+    """Every constrained site and the fitted mean scores of ``n_models`` models spread evenly
+    over the fit (every benchmark), as a function of the unconstrained draws (chains, draws,
+    k) -> (chains, draws, m): the quantities an :class:`ExtensionRule` watches besides the
+    whitened parameters. R-hat is not invariant to the whitening's rotation, so the variables
+    the fit's own check reads are watched as such."""
     rows = np.unique(np.linspace(0, len(arrays.family_index) - 1, n_models).round().astype(int))
     covariates, family_index = arrays.covariates[rows], arrays.family_index[rows]
 
@@ -296,7 +297,8 @@ def mean_score_monitor(compiled: Programs, data: dict, structure: ModelStructure
                                 family_index)
         mean = compute_mean_score(skills, site["loading"], site["intercept"], arrays.floors,
                                   site.get("link_shape"), site.get("link_ceiling"))
-        return np.asarray(mean).reshape(chains, draws, -1)
+        parts = [np.asarray(v, dtype=float).reshape(chains, draws, -1) for v in site.values()]
+        return np.concatenate([*parts, np.asarray(mean).reshape(chains, draws, -1)], axis=-1)
 
     return monitor
 
@@ -463,7 +465,7 @@ def run_nuts(
     extend = None
     if extend_wanted:
         extend = ExtensionRule(int(max_samples), float(rhat_target), float(ess_per_chain_target),
-                               monitor=mean_score_monitor(compiled, data, structure, arrays,
+                               monitor=fit_monitor(compiled, data, structure, arrays,
                                                           center, whiten))
     out = _run_chains(program(num_warmup), compiled.value_and_grad,
                       jax.random.split(key_run, num_chains), u0, center, whiten, data,
