@@ -22,9 +22,8 @@ def simulated():
 @pytest.fixture(scope="module")
 def fitted(simulated):
     table, _ = simulated
-    model = SlothModel(
-        2, num_chains=2, num_warmup=300, num_samples=300, seed=5, progress_bar=False
-    )
+    model = SlothModel(2, num_chains=2, num_warmup=300, num_samples=300, max_samples=None,
+                       seed=5, progress_bar=False)
     return model.fit(table)
 
 

@@ -19,7 +19,13 @@ from sloth.conditioning import (
     population_factor,
 )
 from sloth.exceptions import DataValidationError, ExtrapolationWarning, ForecastError
-from sloth.forecast import MAX_DRAWS, forecast, forecast_datatree, forecast_samples
+from sloth.forecast import (
+    MAX_DRAWS,
+    forecast,
+    forecast_datatree,
+    forecast_samples,
+    spread_draws,
+)
 from sloth.model import maths
 from sloth.model.design import EXTRAPOLATION_COLUMNS
 from sloth.model.simulate import simulate_leaderboard
@@ -33,10 +39,20 @@ def setup():
     table, truth = simulate_leaderboard(n_families=30, n_skills=2, seed=11, missing_fraction=0.15)
     keep = np.array([f != HELD_OUT for f in table.family])
     model = SlothModel(
-        2, num_chains=2, num_warmup=300, num_samples=300, seed=5, progress_bar=False
-    ).fit(table.subset(keep))
+        2, num_chains=2, num_warmup=300, num_samples=300, max_samples=None, seed=5,
+        progress_bar=False).fit(table.subset(keep))
     frame = table.to_frame()
     return model, frame[frame["family"] == HELD_OUT].reset_index(drop=True), truth, keep
+
+
+def test_a_refits_draws_fill_the_forecasts_count():
+    """A refit draws until its own chains have mixed, so it may hold more or fewer draws
+    than the fit it stands in for: they are spread evenly over the forecast's rows."""
+    draws = np.arange(12.0)[:, None] * np.ones((1, 3))
+    assert spread_draws(draws, 12) is draws
+    np.testing.assert_array_equal(spread_draws(draws, 4)[:, 0], [0, 4, 7, 11])
+    more = spread_draws(draws, 30)[:, 0]
+    assert len(more) == 30 and set(more) == set(range(12)) and np.all(np.diff(more) >= 0)
 
 
 def _errors(model, rows, truth, keep, k):
