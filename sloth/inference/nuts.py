@@ -261,25 +261,23 @@ class ExtensionRule:
     def mixed(self, u: np.ndarray) -> tuple[bool, float, float]:
         """Whether draws ``u`` (chains, draws, k) look mixed, with their worst R-hat and
         lowest ESS (bulk or tail) over the parameters and the monitored quantities."""
-        import warnings
-
         import arviz_stats  # here: scipy.stats, only for fits that may extend
         import xarray as xr
 
+        from sloth.checks.convergence import quiet  # the 0/0 of constant entries silenced
+
         values = u if self.monitor is None else np.concatenate([u, self.monitor(u)], axis=-1)
         ds = xr.Dataset({"q": (("chain", "draw", "entry"), np.asarray(values, dtype=float))})
-        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 of constant entries
-            rhat = float(np.nanmax(arviz_stats.rhat(ds)["q"].to_numpy()))
-            ess = min(float(np.nanmin(arviz_stats.ess(ds, method=m)["q"].to_numpy()))
-                      for m in ("bulk", "tail"))
+        rhat = float(np.nanmax(quiet(arviz_stats.rhat, ds)["q"].to_numpy()))
+        ess = min(float(np.nanmin(quiet(arviz_stats.ess, ds, method=m)["q"].to_numpy()))
+                  for m in ("bulk", "tail"))
         ok = rhat <= self.rhat_target and ess >= self.ess_per_chain_target * u.shape[0]
         return ok, rhat, ess
 
 
 def fit_monitor(compiled: Programs, data: dict, structure: ModelStructure,
-                       arrays: FitArrays, center: jnp.ndarray, whiten: jnp.ndarray, *,
-                       n_models: int = 64) -> Callable[[np.ndarray], np.ndarray]:
+                arrays: FitArrays, center: jnp.ndarray, whiten: jnp.ndarray, *,
+                n_models: int = 64) -> Callable[[np.ndarray], np.ndarray]:
     """Every constrained site and the fitted mean scores of ``n_models`` models spread evenly
     over the fit (every benchmark), as a function of the unconstrained draws (chains, draws,
     k) -> (chains, draws, m): the quantities an :class:`ExtensionRule` watches besides the
@@ -396,10 +394,10 @@ def run_nuts(
     num_chains, num_warmup, num_samples : int
     max_samples : int, optional
         Draws per chain at most: while the chains have not mixed after ``num_samples``
-        draws (worst R-hat of the unconstrained parameters above ``rhat_target``, or bulk or
-        tail ESS below ``ess_per_chain_target`` per chain; :class:`ExtensionRule`), the final
-        run draws on in blocks of about ``num_samples / 2``. ``None``: ``num_samples``
-        exactly.
+        draws (worst R-hat above ``rhat_target``, or bulk or tail ESS below
+        ``ess_per_chain_target`` per chain, over the whitened parameters and
+        :func:`fit_monitor`'s quantities; :class:`ExtensionRule`), the final run draws on in
+        blocks of about ``num_samples / 2``. ``None``: ``num_samples`` exactly.
     rhat_target, ess_per_chain_target : float, default 1.01, 100
         When the chains have mixed (the warning levels of
         :class:`sloth.checks.DiagnosticThresholds`).
@@ -466,7 +464,7 @@ def run_nuts(
     if extend_wanted:
         extend = ExtensionRule(int(max_samples), float(rhat_target), float(ess_per_chain_target),
                                monitor=fit_monitor(compiled, data, structure, arrays,
-                                                          center, whiten))
+                                                   center, whiten))
     out = _run_chains(program(num_warmup), compiled.value_and_grad,
                       jax.random.split(key_run, num_chains), u0, center, whiten, data,
                       draws=num_samples, label="NUTS" if progress_bar else None, extend=extend)
